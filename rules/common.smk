@@ -396,7 +396,7 @@ def regions_settings(wildcards):
 def oracle_settings(wildcards):
     cfg = regionset_config(wildcards.regionset)
     return cli({**data_options(cfg), "--split": "train",
-                "--trim-kernel": cfg["regions"]["trim_kernel"]})
+                "--trim-width": cfg["regions"]["trim_width"]})
 
 
 # -------------------------------------------------------------- arguments of the round rules

@@ -17,8 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", required=True, help="dataset root folder")
     parser.add_argument("--split", default="train")
     parser.add_argument("--regions", required=True, help="regions.h5 of the same split")
-    parser.add_argument("--trim-kernel", type=int, default=5,
-                        help="boundary band dilation (k x k); 0 = no trim")
+    parser.add_argument("--trim-width", type=float, default=3.0,
+                        help="half-width in px of the boundary band ignored when deciding a "
+                             "region's classes (3 = the paper's 5x5 at 1024x2048; 0 = no trim)")
     parser.add_argument("--workers", type=int, default=1, help="processes")
     parser.add_argument("--out", required=True, help="oracle.h5 to write")
 
@@ -26,15 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from actseg.datasets import DatasetError, open_dataset
 
-    if args.trim_kernel < 0:
-        raise CommandError(f"--trim-kernel must be >= 0, got {args.trim_kernel}")
+    if not args.trim_width >= 0 or args.trim_width == float("inf"):
+        raise CommandError(f"--trim-width must be a finite number >= 0, got {args.trim_width}")
     try:
         dataset = open_dataset(args.dataset, args.root, args.split)
         store = RegionsStore(args.regions)
         attrs = {"dataset": args.dataset, "split": args.split, "regions": str(args.regions),
                  "region_method": store.attrs.get("method"),
                  "region_size": store.attrs.get("size")}
-        table = build_oracle_table(dataset, store, args.trim_kernel, args.workers, attrs)
+        table = build_oracle_table(dataset, store, args.trim_width, args.workers, attrs)
         write_oracle(args.out, table)
     except (DatasetError, OracleError, StoreError) as err:
         raise CommandError(str(err)) from err

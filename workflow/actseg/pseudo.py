@@ -46,9 +46,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from actseg import schema
+
 IGNORE = 255
 METHODS = ("prototype", "naive", "naive_all")
 RULES = ("reference", "clean")
+RULE, EXPAND = schema.default("pseudo.rule"), schema.default("pseudo.expand")
 POSITION_CHUNK = 4096  # pixels per dense similarity block
 
 
@@ -359,7 +362,7 @@ def _output(inputs: ImageInputs, pixels: torch.Tensor, labels: torch.Tensor) -> 
 
 
 def localize_and_expand(features, probs, region_map, region_multihot, adjacency,
-                        rule: str = "reference", expand: bool = True) -> torch.Tensor:
+                        rule: str = RULE, expand: bool = EXPAND) -> torch.Tensor:
     """Prototype pseudo labels of one image (method.md §6); (H, W) uint8, 255 = none.
 
     `features` (D, H, W), `probs` (C+1, H, W) softmax at temperature 1, `region_map` (H, W)
@@ -426,7 +429,7 @@ def naive_labels(probs, region_map, region_multihot, restrict: bool = True) -> t
 
 
 def pseudo_label_image(method: str, features, probs, region_map, region_multihot, adjacency,
-                       expand: bool = True, rule: str = "reference") -> torch.Tensor:
+                       expand: bool = EXPAND, rule: str = RULE) -> torch.Tensor:
     """Dispatch one image to `prototype` (localize_and_expand), `naive` or `naive_all`.
 
     `expand` and `rule` apply to `prototype` only: the naive baselines have no prototypes to

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from actseg.cli import CommandError
+from actseg.commands.options import add_settings_arguments, resolve_settings
 from actseg.oracle import OracleError, build_oracle_table
 from actseg.stores import RegionsStore, StoreError, write_oracle
 
@@ -13,19 +14,17 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, help="synthetic | cityscapes | voc")
-    parser.add_argument("--root", required=True, help="dataset root folder")
     parser.add_argument("--split", default="train")
     parser.add_argument("--regions", required=True, help="regions.h5 of the same split")
-    parser.add_argument("--trim-kernel", type=int, default=5,
-                        help="boundary band dilation (k x k); 0 = no trim")
     parser.add_argument("--workers", type=int, default=1, help="processes")
     parser.add_argument("--out", required=True, help="oracle.h5 to write")
+    add_settings_arguments(parser, "oracle")
 
 
 def run(args: argparse.Namespace) -> None:
     from actseg.datasets import DatasetError, open_dataset
 
+    resolve_settings(args, "oracle")
     if args.trim_kernel < 0:
         raise CommandError(f"--trim-kernel must be >= 0, got {args.trim_kernel}")
     try:

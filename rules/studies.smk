@@ -1,4 +1,4 @@
-# Studies of the supplement (method.md §9): every (variant, seed) of a study is an
+# Studies of the supplement (docs/method.md §9): every (variant, seed) of a study is an
 # experiment under results/studies/{study}/{variant}/seed{seed}/ built by the round rules;
 # a variant whose settings equal an earlier experiment's (the default one included) is not
 # run again: its curve is read where it already is (actseg.experiments: canonical_prefix).

@@ -1,4 +1,4 @@
-"""Acquisition scores for the region pool (method.md §7), in one streaming pass.
+"""Acquisition scores for the region pool (docs/method.md §7), in one streaming pass.
 
 Per pixel, with `q = softmax(s / tau)` over the C+1 channels (channel C = undefined):
 `u(x) = q2 / q1` (second over first probability; larger = more uncertain) and `c(x)` the

@@ -1,4 +1,4 @@
-"""Model checkpoints and training resume state (docs/internals.md "Checkpoints").
+"""Model checkpoints and training resume state (docs/architecture.md, "Checkpoints").
 
 A checkpoint is `{"model": state_dict, "meta": {...}}` with plain-Python meta, so every
 load uses `torch.load(..., weights_only=True)`. The resume state of a run in progress

@@ -1,4 +1,4 @@
-"""Losses on cosine logits (method.md §5, §6): stage-1 partial-label terms and stage-2 CE.
+"""Losses on cosine logits (docs/method.md §5, §6): stage-1 partial-label terms and stage-2 CE.
 
 Inputs shared by the stage-1 losses:
 - `logits` (B, K, H, W) raw cosine logits, K = C+1 (channel C is the undefined class, which
@@ -169,7 +169,7 @@ def rc_term(lab: LabelledPixels) -> torch.Tensor:
 
 def stage1_losses(logits: torch.Tensor, region_map: torch.Tensor,
                   region_multihot: torch.Tensor, tau: float = TAU) -> dict[str, torch.Tensor]:
-    """The three stage-1 terms {"ce", "mp", "pp"} of method.md §5 (unweighted)."""
+    """The three stage-1 terms {"ce", "mp", "pp"} of docs/method.md §5 (unweighted)."""
     lab = labelled_pixels(logits, region_map, region_multihot, tau)
     nll = _merged_nll(lab)  # shared by L_CE and L_MP: they differ only in their pixels
     return {"ce": ce_term(lab, nll), "mp": mp_term(lab, nll), "pp": pp_term(lab)}

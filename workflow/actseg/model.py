@@ -1,4 +1,4 @@
-"""DeepLabV3+ with a deep-stem ResNet backbone and a cosine classifier (method.md §4).
+"""DeepLabV3+ with a deep-stem ResNet backbone and a cosine classifier (docs/method.md §4).
 
 Layout of the parameters (names matter for checkpoints and pretrained weights):
 - `backbone.stem.*`  deep stem: `stem.0/1` conv+BN 3→s0 (stride 2), `stem.3/4` s0→s1,
@@ -222,7 +222,7 @@ class CosineClassifier(nn.Module):
 
 
 class DeepLabV3Plus(nn.Module):
-    """DeepLabV3+ (method.md §4) with `num_outputs` = C+1 cosine-classifier outputs."""
+    """DeepLabV3+ (docs/method.md §4) with `num_outputs` = C+1 cosine-classifier outputs."""
 
     def __init__(
         self, backbone: ResNetBackbone, num_outputs: int,

@@ -1,4 +1,4 @@
-"""Stage-2 pseudo labels (method.md §6): prototype localisation, label expansion, baselines.
+"""Stage-2 pseudo labels (docs/method.md §6): prototype localisation, label expansion, baselines.
 
 For one image with features `F` (D, H, W), class probabilities `q` (C+1, H, W) (softmax at
 temperature 1, a reference quirk), a region map and the oracle label sets `Y_r` of the
@@ -15,7 +15,7 @@ labelled regions:
    - `rule="reference"` — for each labelled source `r`, a pixel is accepted when SOME
      prototype of `r` has similarity strictly above its own threshold, and it takes the class
      of the most similar prototype of `r` over ALL of `r`'s prototypes, whether or not that
-     one passed its own threshold (method.md: "accepted when some prototype's similarity
+     one passed its own threshold (docs/method.md: "accepted when some prototype's similarity
      exceeds that prototype's own threshold, and takes the class of the most similar
      prototype"; the published code does exactly this). A pixel accepted by several sources
      gets the label of the one with the highest region id (the reference writes sources in
@@ -363,7 +363,7 @@ def _output(inputs: ImageInputs, pixels: torch.Tensor, labels: torch.Tensor) -> 
 
 def localize_and_expand(features, probs, region_map, region_multihot, adjacency,
                         rule: str = RULE, expand: bool = EXPAND) -> torch.Tensor:
-    """Prototype pseudo labels of one image (method.md §6); (H, W) uint8, 255 = none.
+    """Prototype pseudo labels of one image (docs/method.md §6); (H, W) uint8, 255 = none.
 
     `features` (D, H, W), `probs` (C+1, H, W) softmax at temperature 1, `region_map` (H, W)
     ints in 0..R-1, `region_multihot` (R, C+1) bool (all-False rows: unlabelled regions),
@@ -433,7 +433,7 @@ def pseudo_label_image(method: str, features, probs, region_map, region_multihot
     """Dispatch one image to `prototype` (localize_and_expand), `naive` or `naive_all`.
 
     `expand` and `rule` apply to `prototype` only: the naive baselines have no prototypes to
-    expand with (method.md §6 baselines), and `features`/`adjacency` may be None for them.
+    expand with (docs/method.md §6 baselines), and `features`/`adjacency` may be None for them.
     """
     if method == "prototype":
         return localize_and_expand(features, probs, region_map, region_multihot, adjacency,

@@ -1,4 +1,4 @@
-"""Cutting images into regions (method.md §1) and the per-image geometry the oracle and the
+"""Cutting images into regions (docs/method.md §1) and the per-image geometry the oracle and the
 label expansion need: 8-neighbourhood adjacency and the boundary band.
 
 Every region method returns an (H, W) int64 map with consecutive ids `0..n-1`; superpixel
@@ -133,7 +133,7 @@ def thick_boundaries(region_map: np.ndarray) -> np.ndarray:
 
 
 def boundary_band(region_map: np.ndarray, kernel: int = 5) -> np.ndarray:
-    """Thick boundaries dilated by a `kernel`×`kernel` square (method.md §2); 0 = no band.
+    """Thick boundaries dilated by a `kernel`×`kernel` square (docs/method.md §2); 0 = no band.
 
     With the default 5 the band is 6 px wide: 3 px on each side of every region border.
     """

@@ -1,4 +1,4 @@
-"""Joint augmentation of an image and its label maps (method.md §4).
+"""Joint augmentation of an image and its label maps (docs/method.md §4).
 
 Random scale s ∈ [s0, s1] (bilinear for the image, nearest for labels), pad to the crop size
 at the bottom/right (image with the mean colour, i.e. 0 after normalisation; labels with

@@ -2,7 +2,7 @@
 
 Runs round t's stage-1 model over every train image that has a labelled region (batched,
 bf16 autocast on CUDA), turns its logits into `q = softmax(s)` at temperature 1 (the
-reference quirk of method.md §6: tau is NOT applied here), labels each image with
+reference quirk of docs/method.md §6: tau is NOT applied here), labels each image with
 `actseg.pseudo` (prototype localisation + expansion, or a naive baseline), and writes the
 maps through `stores.PseudoWriter` (atomic). The quality CSV compares the maps with the
 ground truth of those images: one row with coverage, accuracy and per-class precision and

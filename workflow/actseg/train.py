@@ -313,7 +313,7 @@ def _load_resume(path: Path, run_key: dict, model, optimizer, device) -> int:
     if key != run_key:
         log.warning("%s: written with other settings; starting from scratch", path)
         return 0
-    iteration, _ = load_resume(path, model, optimizer, None, map_location=device)
+    iteration, _ = load_resume(path, model, optimizer, map_location=device)
     log.info("resumed from iteration %d (%s)", iteration, path)
     return iteration
 
@@ -379,7 +379,7 @@ def train(model: torch.nn.Module, trainset, objective: Objective, settings: Trai
             bar.set_postfix(loss=f"{row['total']:.4g}", refresh=False)
             window = _Window()
         if checkpoint_now:
-            save_resume(rpath, model, optimizer, None, done, {"run_key": key})
+            save_resume(rpath, model, optimizer, done, {"run_key": key})
         bar.update(1)
     bar.close()
     del batches  # shuts DataLoader workers down

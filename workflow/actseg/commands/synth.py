@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from actseg.datasets.synth_render import Difficulty
+    from actseg.synth.render import Difficulty
 
     defaults = Difficulty()
     parser.add_argument("--out", required=True, help="dataset root to create")
@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from actseg.datasets import DatasetError
-    from actseg.datasets.synth_render import Difficulty
-    from actseg.datasets.synthetic import generate
+    from actseg.synth.render import Difficulty
+    from actseg.synth import generate
 
     resolve_settings(args, "synth")
     if args.workers < 1:

@@ -10,7 +10,8 @@ from pathlib import Path
 import jsonschema
 
 from actseg import schema
-from actseg.experiments.paths import DATASET_LAYOUT, is_synthetic_root
+from actseg.datasets.synthetic import may_regenerate
+from actseg.experiments.paths import DATASET_LAYOUT
 from actseg.experiments.variants import Experiments, base_config, merge
 
 # Top-level run settings: invocation-wide, so a study variant may not override them.
@@ -104,7 +105,7 @@ def check_synthetic(cfg: dict, scale_high: float, where: str) -> list[str]:
         problems.append(f"{where}: regions.size {cfg['regions']['size']} exceeds the "
                         f"synthetic image size {list(size)}")
     root = Path(cfg["dataset"]["root"])
-    if not is_synthetic_root(root):
+    if not may_regenerate(root):
         problems.append(f"{where}: dataset.root {root} holds files that are not a generated "
                         "synthetic city; kind synthetic (re)generates its root, so point "
                         "dataset.root at a new folder or delete this one")

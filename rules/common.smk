@@ -5,7 +5,6 @@
 # settings (RunArgs: not compared, so changing them reruns nothing).
 
 import os
-import shlex
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))  # this checkout's package
@@ -46,29 +45,13 @@ def regionset_config(wildcards):
         raise WorkflowError(str(err)) from None
 
 
-def cli(options):
-    """Render {"--flag": value}: True -> the bare flag, False/None -> nothing, lists ->
-    space-separated values, everything else quoted."""
-    words = []
-    for flag, value in options.items():
-        if value is None or value is False:
-            continue
-        words.append(flag)
-        if value is not True:
-            values = value if isinstance(value, (list, tuple)) else [value]
-            words += [shlex.quote(str(v)) for v in values]
-    return " ".join(words)
-
-
 class RunArgs:
     """Run settings as CLI options. Snakemake's params trigger records only builtin values
     (str, int, list, ...) and skips other objects, so this wrapper keeps a change of device
     or batch size from rerunning finished jobs."""
 
     def __init__(self, options):
-        flags = {f"--{'' if v is not False else 'no-'}{k.replace('_', '-')}": v is False or v
-                 for k, v in options.items()}  # a False switch as --no-<name>
-        self.text = cli(flags)
+        self.text = jobs.render_options(options)
 
     def __str__(self):
         return self.text
@@ -77,19 +60,21 @@ class RunArgs:
         return f"RunArgs({self.text!r})"
 
 
-def job_values(name, cfg, wildcards):
+def job_values(name, config_of, wildcards):
+    """(settings, run settings) of job kind `name` for the job of `wildcards`."""
     round_ = int(wildcards.round) if hasattr(wildcards, "round") else None
-    return jobs.split_run(jobs.JOBS[name], jobs.from_config(jobs.JOBS[name], cfg, round_))
+    job = jobs.JOBS[name]
+    return jobs.split_run(job, jobs.from_config(job, config_of(wildcards), round_))
 
 
 def settings(name, config_of=exp_config):
     """params function: the JSON of the job's settings that change its output."""
-    return lambda wildcards: jobs.settings_json(job_values(name, config_of(wildcards), wildcards)[0])
+    return lambda wildcards: jobs.settings_json(job_values(name, config_of, wildcards)[0])
 
 
 def run_args(name, config_of=exp_config):
     """params function: the job's run settings (not compared by Snakemake)."""
-    return lambda wildcards: RunArgs(job_values(name, config_of(wildcards), wildcards)[1])
+    return lambda wildcards: RunArgs(job_values(name, config_of, wildcards)[1])
 
 
 def inputs(make):
@@ -99,7 +84,7 @@ def inputs(make):
 
 def links(*names):
     """params function: the optional inputs `names` as --name options."""
-    return lambda wildcards, input: cli({f"--{n.replace('_', '-')}": input.get(n) for n in names})
+    return lambda wildcards, input: jobs.render_options({n: input.get(n) for n in names})
 
 
 def round_scored(wildcards):
@@ -116,9 +101,4 @@ def study_runs(wildcards):
 
 
 def study_run_args(wildcards):
-    return repeated("--run", [":".join(map(str, run)) for run in study_runs(wildcards)])
-
-
-def repeated(flag, values):
-    """`--flag v1 --flag v2 ...` for options given once per value."""
-    return " ".join(f"{flag} {shlex.quote(str(value))}" for value in values)
+    return jobs.render_repeated("run", [":".join(map(str, run)) for run in study_runs(wildcards)])

@@ -7,8 +7,9 @@
 # branch: a stage-2 change reruns stage 2 and its evaluation, never a later selection.
 # `params: settings` is the JSON of exactly the settings that change a rule's result
 # (actseg.experiments.jobs; Snakemake's params trigger reruns on a change); `params: run`
-# carries run settings (RunArgs) that do not trigger reruns. Every writer renames its output into place on success; training
-# keeps <out>.resume.pt (not a declared output, so Snakemake leaves it) to resume from.
+# carries run settings (RunArgs) that do not trigger reruns. Every writer renames its
+# output into place on success; training keeps <out>.resume.pt (not a declared output, so
+# Snakemake leaves it) to resume from.
 
 
 rule select:

@@ -35,8 +35,8 @@ rule qualitative_figure:
     output:
         png=report("results/figures/qualitative.png", category="Studies"),
     params:
-        models=repeated("--model", [f"{name}={path}" for name, path
-                                    in EXPERIMENTS.qualitative_models().items()]),
+        models=jobs.render_repeated("model", [f"{name}={path}" for name, path
+                                              in EXPERIMENTS.qualitative_models().items()]),
         settings=settings("qualitative", lambda wildcards: experiment_config("")),
         run=run_args("qualitative", lambda wildcards: experiment_config("")),
     threads: config["threads"]

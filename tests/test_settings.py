@@ -191,3 +191,12 @@ def test_constructor_defaults_are_the_schema_defaults():
     assert len(checked) >= 15
     for where, name, value, key in checked:
         assert value == schema.default(key), f"{where}({name}={value!r}) vs {key}"
+
+
+def test_options_render_for_the_shell():
+    rendered = jobs.render_options({"batch_size": 4, "device": "cpu", "pretrained": None,
+                                    "ban_undefined": False, "expand": True,
+                                    "crop_size": [32, 48], "root": "my city"})
+    assert rendered == ("--batch-size 4 --device cpu --no-ban-undefined --expand "
+                        "--crop-size 32 48 --root 'my city'")
+    assert jobs.render_repeated("run", ["a:1", "b c"]) == "--run a:1 --run 'b c'"

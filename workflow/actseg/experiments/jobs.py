@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -62,6 +63,27 @@ def split_run(job: Job, values: dict) -> tuple[dict, dict]:
 def settings_json(settings: dict) -> str:
     """The one form in which a job receives its settings (and Snakemake compares them)."""
     return json.dumps(settings, sort_keys=True)
+
+
+def render_options(values: dict) -> str:
+    """{option: value} as command-line options for a shell: `--name value` (quoted), a list
+    as several values, True / False as `--name` / `--no-name`, None left out."""
+    words = []
+    for option, value in values.items():
+        flag = f"--{option.replace('_', '-')}"
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            words.append(flag if value else f"--no-{flag[2:]}")
+            continue
+        values_ = value if isinstance(value, (list, tuple)) else [value]
+        words += [flag, *(shlex.quote(str(v)) for v in values_)]
+    return " ".join(words)
+
+
+def render_repeated(option: str, values: list) -> str:
+    """`--option v1 --option v2 ...` for an option given once per value."""
+    return " ".join(render_options({option: value}) for value in values)
 
 
 # --------------------------------------------------------------------------- domain rules

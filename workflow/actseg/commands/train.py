@@ -84,6 +84,8 @@ def build_trainset(args, dataset, augment):
 
 
 def run(args: argparse.Namespace) -> None:
+    import torch
+
     from actseg.datasets import DatasetError, open_dataset
     from actseg.experiments.jobs import JOBS, split_run, train_job
     from actseg.model import PretrainedWeightsError, build_model
@@ -105,8 +107,6 @@ def run(args: argparse.Namespace) -> None:
     augment = TrainAugment(tuple(args.crop_size), tuple(args.scale_range))
     inputs = {name: getattr(args, name) for name in INPUTS if getattr(args, name)}
     try:
-        import torch
-
         dataset = open_dataset(args.dataset, args.root, "train")
         trainset, objective = build_trainset(args, dataset, augment)
         torch.manual_seed(args.seed)  # the fresh initialisation is a function of the seed

@@ -16,10 +16,11 @@ include: "rules/common.smk"
 
 # Schema (defaults filled in, unknown keys rejected) and cross-field checks of the default
 # experiment and of every study variant, before any job runs.
-validate_config(config, "workflow/schemas/config.schema.yaml")
+validate_config(config)
 
 
-# {exp}: "" (the default experiment) or "studies/{study}/{variant}/seed{seed}/" (common.smk)
+# {exp}: "" (the default experiment) or "studies/{study}/{variant}/seed{seed}/"
+# (actseg.experiments.paths)
 wildcard_constraints:
     exp=r"(studies/[^/]+/[^/]+/seed\d+/)?",
     round=r"[1-9]\d*",
@@ -36,4 +37,4 @@ include: "rules/studies.smk"
 rule all:
     default_target: True
     input:
-        experiment_targets("", config["rounds"]),
+        paths.experiment_targets("", config["rounds"]),

@@ -37,7 +37,7 @@ def make_inputs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, int]:
 
 def loop_scores(method: str, logits: torch.Tensor, regions: torch.Tensor, num_regions: int,
                 tau: float, kappa: float) -> np.ndarray:
-    """One region at a time, straight from method.md §7 (float64 per region).
+    """One region at a time, straight from docs/method.md §7 (float64 per region).
 
     Per-pixel quantities the plain way (softmax, topk), as the reference implementation does.
     """

@@ -4,7 +4,7 @@
 
 A 1024x2048 image cut into a 32x32 grid (2048 regions, ids shuffled), 60 labelled regions
 with 1-3 of 20 classes, 256-d features. The per-region version is what the reference code
-does (method.md §6), one labelled region at a time in numpy: a full-image mask, features
+does (docs/method.md §6), one labelled region at a time in numpy: a full-image mask, features
 gathered through it, then a 3x3 dilation of the mask, the ids under it, and a full-image
 `isin` mask for the neighbour pixels. Both versions must give the same map; the script
 asserts it and prints the wall-clock ratio (target >= 20x).

@@ -21,7 +21,7 @@ import numpy as np
 
 from actseg.datasets import class_frequencies, open_dataset
 from actseg.datasets.common import format_frequency_table
-from actseg.datasets.synthetic import generate, synthesize
+from actseg.synth import generate, synthesize
 
 
 def cpu_seconds_per_image(args: argparse.Namespace, count: int = 20) -> float:

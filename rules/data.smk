@@ -1,26 +1,24 @@
 # The dataset. kind synthetic: the embedded city is generated into dataset.root (Cityscapes
 # layout); the manifest, written last, marks it complete. kind cityscapes | voc: the
-# existing tree at dataset.root is read in place (common.smk checks its layout before any
-# job runs). --force replaces an older generated city (common.smk refuses a root holding
-# anything else). One rule per synthetic dataset the experiments use (usually one:
+# existing tree at dataset.root is read in place (its layout is checked before any job runs).
+# --force replaces an older generated city (validation refuses a root holding anything
+# else). One rule per synthetic dataset the experiments use (usually one:
 # synthesize_synthetic), so its log and benchmark are named after the dataset, not its path.
 
+import re
 
-for _name, _cfg in sorted(experiment_registry()["datasets"].items()):
+for _name, _cfg in sorted(EXPERIMENTS.registry()["datasets"].items()):
     if _cfg["dataset"]["kind"] != "synthetic":
         continue
-    _synthetic = _cfg["dataset"]["synthetic"]
 
     rule:
         name:
             f"synthesize_{re.sub(r'[^A-Za-z0-9_]', '_', _name)}"
         output:
-            manifest=f"{dataset_root(_cfg)}/{SYNTHETIC_MANIFEST}",
+            manifest=paths.synthetic_manifest(_cfg),
         params:
             root=lambda wildcards, output: os.path.dirname(output.manifest),
-            settings=cli({"--seed": _synthetic["seed"], "--n-train": _synthetic["n_train"],
-                          "--n-val": _synthetic["n_val"], "--height": _synthetic["height"],
-                          "--width": _synthetic["width"]}),
+            settings=jobs.settings_json(jobs.from_config(jobs.JOBS["synth"], _cfg)),
         threads: config["threads"]
         log:
             f"results/logs/data/{_name}.log",
@@ -29,5 +27,5 @@ for _name, _cfg in sorted(experiment_registry()["datasets"].items()):
         conda:
             "../envs/actseg.yaml"
         shell:
-            "python -m actseg synth --out {params.root} {params.settings} --force"
+            "python -m actseg synth --out {params.root} --settings {params.settings:q} --force"
             " --workers {threads} > {log} 2>&1"

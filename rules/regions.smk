@@ -4,11 +4,11 @@
 
 rule regions:
     input:
-        data=lambda wildcards: dataset_inputs(regionset_config(wildcards.regionset)),
+        data=lambda wildcards: paths.dataset_inputs(regionset_config(wildcards)),
     output:
         regions="results/regions/{regionset}/regions.h5",
     params:
-        settings=regions_settings,
+        settings=settings("regions", regionset_config),
     threads: config["threads"]
     log:
         "results/logs/regions/{regionset}/regions.log",
@@ -17,7 +17,7 @@ rule regions:
     conda:
         "../envs/actseg.yaml"
     shell:
-        "python -m actseg regions {params.settings} --workers {threads}"
+        "python -m actseg regions --settings {params.settings:q} --workers {threads}"
         " --out {output.regions} > {log} 2>&1"
 
 
@@ -27,7 +27,7 @@ rule oracle:
     output:
         oracle="results/regions/{regionset}/oracle.h5",
     params:
-        settings=oracle_settings,
+        settings=settings("oracle", regionset_config),
     threads: config["threads"]
     log:
         "results/logs/regions/{regionset}/oracle.log",
@@ -36,5 +36,5 @@ rule oracle:
     conda:
         "../envs/actseg.yaml"
     shell:
-        "python -m actseg oracle {params.settings} --regions {input.regions}"
+        "python -m actseg oracle --settings {params.settings:q} --regions {input.regions}"
         " --workers {threads} --out {output.oracle} > {log} 2>&1"

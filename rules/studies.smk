@@ -1,7 +1,7 @@
-# Studies of the supplement (method.md §9): every (variant, seed) of a study is an
+# Studies of the supplement (docs/method.md §9): every (variant, seed) of a study is an
 # experiment under results/studies/{study}/{variant}/seed{seed}/ built by the round rules;
 # a variant whose settings equal an earlier experiment's (the default one included) is not
-# run again: its curve is read where it already is (common.smk: canonical_prefix).
+# run again: its curve is read where it already is (actseg.experiments: canonical_prefix).
 
 
 rule study_figure:
@@ -30,14 +30,15 @@ rule study_figure:
 
 rule qualitative_figure:
     input:
-        models=list(qualitative_models().values()),
-        data=dataset_inputs(experiment_config("")),
+        models=list(EXPERIMENTS.qualitative_models().values()),
+        data=paths.dataset_inputs(experiment_config("")),
     output:
         png=report("results/figures/qualitative.png", category="Studies"),
     params:
-        models=repeated("--model", [f"{name}={path}" for name, path in qualitative_models().items()]),
-        data=cli(data_options(experiment_config(""))),
-        run=RunArgs({"--device": config["device"]}),
+        models=jobs.render_repeated("model", [f"{name}={path}" for name, path
+                                              in EXPERIMENTS.qualitative_models().items()]),
+        settings=settings("qualitative", lambda wildcards: experiment_config("")),
+        run=run_args("qualitative", lambda wildcards: experiment_config("")),
     threads: config["threads"]
     resources:
         gpu=1,
@@ -48,5 +49,6 @@ rule qualitative_figure:
     conda:
         "../envs/actseg.yaml"
     shell:
-        "python -m actseg figures qualitative {params.models} {params.data} {params.run}"
+        "python -m actseg figures qualitative {params.models} --settings {params.settings:q}"
+        " {params.run}"
         " --threads {threads} --out {output.png} > {log} 2>&1"

@@ -1,4 +1,4 @@
-"""Acquisition scores against brute-force per-region loops (method.md §7)."""
+"""Acquisition scores against brute-force per-region loops (docs/method.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Greedy budget fill (method.md §3) and the round's label state."""
+"""Greedy budget fill (docs/method.md §3) and the round's label state."""
 
 from __future__ import annotations
 

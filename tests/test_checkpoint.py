@@ -69,16 +69,14 @@ def _training_setup(seed=0):
     torch.manual_seed(seed)
     model = build_model("small", num_classes=3)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: (1 - it / 100) ** 0.9)
-    return model, optimizer, scheduler
+    return model, optimizer
 
 
-def _train(model, optimizer, scheduler, steps):
+def _train(model, optimizer, steps):
     for _ in range(steps):
         optimizer.zero_grad()
         model(torch.randn(2, 3, 32, 32)).square().mean().backward()
         optimizer.step()
-        scheduler.step()
 
 
 def _draws():
@@ -86,34 +84,33 @@ def _draws():
 
 
 def _run_to_checkpoint(steps=2):
-    model, optimizer, scheduler = _training_setup()
+    model, optimizer = _training_setup()
     random.seed(1), np.random.seed(1)
-    _train(model, optimizer, scheduler, steps)
-    return model, optimizer, scheduler
+    _train(model, optimizer, steps)
+    return model, optimizer
 
 
 def test_resume_continues_exactly(tmp_path):
-    model, optimizer, scheduler = _run_to_checkpoint()
+    model, optimizer = _run_to_checkpoint()
     path = resume_path(tmp_path / "stage1.pt")
     assert path.name == "stage1.pt.resume.pt"
-    save_resume(path, model, optimizer, scheduler, iteration=2, extra={"epoch": 0})
-    _train(model, optimizer, scheduler, 2)  # the uninterrupted run
+    save_resume(path, model, optimizer, iteration=2, extra={"epoch": 0})
+    _train(model, optimizer, 2)  # the uninterrupted run
     expected = model.state_dict()
     torch.load(path, weights_only=True)  # everything in it is weights_only-safe
 
-    model2, optimizer2, scheduler2 = _training_setup(seed=9)
+    model2, optimizer2 = _training_setup(seed=9)
     random.seed(5), np.random.seed(5), torch.manual_seed(5)
-    iteration, extra = load_resume(path, model2, optimizer2, scheduler2)
+    iteration, extra = load_resume(path, model2, optimizer2)
     assert (iteration, extra) == (2, {"epoch": 0})
-    assert scheduler2.last_epoch == 2
-    _train(model2, optimizer2, scheduler2, 2)
+    _train(model2, optimizer2, 2)
     for key, value in model2.state_dict().items():
         torch.testing.assert_close(value, expected[key], rtol=0, atol=0, msg=key)
 
 
 def test_resume_restores_every_rng(tmp_path):
-    model, optimizer, scheduler = _run_to_checkpoint()
-    path = save_resume(tmp_path / "r.pt", model, optimizer, scheduler, iteration=2)
+    model, optimizer = _run_to_checkpoint()
+    path = save_resume(tmp_path / "r.pt", model, optimizer, iteration=2)
     expected = _draws()  # what the run would have drawn next
     random.seed(7), np.random.seed(7), torch.manual_seed(7)
     load_resume(path, *_training_setup(seed=3))

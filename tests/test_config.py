@@ -1,30 +1,20 @@
-"""The config schema and the workflow's config checks: bad configs fail before any job runs
-with the offending key named; good partial configs get their defaults; study variants
-resolve to merged settings and shared paths."""
+"""The config schema and the experiment layer's config checks (actseg.experiments): bad
+configs fail with the offending key named; good partial configs get their defaults; study
+variants resolve to merged settings and shared paths. A few tests run Snakemake itself to
+show that it stops before any job (marked slow)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
+from workflow_runs import REPO, job_counts, snakemake
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+from actseg.experiments import ConfigError, validate_config
+
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
-
-
-def snakemake(workdir: Path, *args: str, snakefile: Path = REPO / "Snakefile"):
-    """Run Snakemake on the repository's workflow with `workdir` as working directory."""
-    env = dict(os.environ, PATH=f"{SNAKEMAKE.parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    return subprocess.run([str(SNAKEMAKE), "-s", str(snakefile), "--directory", str(workdir),
-                           *args], cwd=workdir, env=env, capture_output=True, text=True,
-                          timeout=120)
 
 
 @pytest.fixture
@@ -36,22 +26,8 @@ def workdir(tmp_path: Path) -> Path:
 def dry_run_with(workdir: Path, overrides: dict, *targets: str):
     (workdir / "extra.yaml").write_text(yaml.safe_dump(overrides))
     # targets first: --configfile takes several values and would swallow them
-    return snakemake(workdir, *targets, "-n", "--quiet", "rules", "--configfile", "extra.yaml")
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """The `Job stats` table of a dry run: rule -> number of jobs."""
-    counts, in_table = {}, False
-    for line in output.splitlines():
-        words = line.split()
-        if words[:2] == ["job", "count"]:
-            in_table, counts = True, {}
-        elif in_table and len(words) == 2 and words[1].isdigit():
-            if words[0] != "total":
-                counts[words[0]] = int(words[1])
-        elif in_table and words and not set(line.strip()) <= {"-", " "}:
-            in_table = False
-    return counts
+    return snakemake(workdir, *targets, "-n", "--quiet", "rules", "--configfile", "extra.yaml",
+                     timeout=120)
 
 
 def test_schema_is_draft_2020_12_and_closed_everywhere():
@@ -118,34 +94,62 @@ BAD_CONFIGS = [
 ]
 
 
+def default_config_with(overrides: dict) -> dict:
+    from actseg.experiments import merge
+
+    return merge(yaml.safe_load((REPO / "config.yaml").read_text()), overrides)
+
+
 @pytest.mark.parametrize("overrides, expected", BAD_CONFIGS,
                          ids=[next(iter(o)) + str(i) for i, (o, _) in enumerate(BAD_CONFIGS)])
-def test_bad_config_fails_before_any_job_naming_the_key(workdir, overrides, expected):
-    result = dry_run_with(workdir, overrides)
-    assert result.returncode != 0
-    message = result.stderr + result.stdout
-    assert "invalid configuration" in message
+def test_bad_config_is_refused_naming_the_key(tmp_path, monkeypatch, overrides, expected):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        validate_config(default_config_with(overrides))
+    message = str(caught.value)
+    assert message.startswith("invalid configuration")
     for text in expected:
         assert text in message, f"{text!r} not in:\n{message}"
+
+
+@pytest.mark.slow
+def test_bad_config_stops_snakemake_before_any_job(workdir):
+    result = dry_run_with(workdir, {"budgte": 10})
+    assert result.returncode != 0
+    message = result.stderr + result.stdout
+    assert "invalid configuration" in message and "did you mean 'budget'" in message
     assert not (workdir / "results").exists()
 
 
-def test_synthetic_root_holding_other_files_is_refused(workdir):
+def test_synthetic_root_holding_other_files_is_refused(tmp_path, monkeypatch):
     """kind synthetic regenerates its root with --force: never over someone's data."""
-    other = workdir / "mydata"
-    other.mkdir()
-    (other / "precious.txt").write_text("keep me")
-    result = dry_run_with(workdir, {"dataset": {"root": "mydata"}})
-    assert result.returncode != 0
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mydata").mkdir()
+    (tmp_path / "mydata" / "precious.txt").write_text("keep me")
+    with pytest.raises(ConfigError) as caught:
+        validate_config(default_config_with({"dataset": {"root": "mydata"}}))
     assert "dataset.root mydata holds files that are not a generated synthetic city" in \
-        result.stderr + result.stdout
-    assert (other / "precious.txt").exists()
+        str(caught.value)
+    assert (tmp_path / "mydata" / "precious.txt").exists()
 
 
-def test_partial_config_gets_defaults(tmp_path):
-    """A config file with one key: every other key takes its schema default."""
+def test_partial_config_gets_defaults(tmp_path, monkeypatch):
+    """A config with one key: every other key takes its schema default."""
+    from actseg import schema
+
+    monkeypatch.chdir(tmp_path)
+    cfg = {"rounds": 2}
+    validate_config(cfg)
+    assert cfg["rounds"] == 2 and cfg["studies"] == {}
+    for key in schema.setting_keys():
+        if key != "rounds":
+            assert schema.lookup(cfg, key) == schema.default(key), key
+
+
+@pytest.mark.slow
+def test_partial_config_dry_run(tmp_path):
     (tmp_path / "config.yaml").write_text("rounds: 2\n")
-    result = snakemake(tmp_path, "-n", "--quiet", "rules")
+    result = snakemake(tmp_path, "-n", "--quiet", "rules", timeout=120)
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     assert counts == {"synthesize_synthetic": 1, "regions": 1, "oracle": 1, "select": 2,
@@ -153,6 +157,7 @@ def test_partial_config_gets_defaults(tmp_path):
                       "train_stage2": 2, "evaluate_stage2": 2, "all": 1}
 
 
+@pytest.mark.slow
 def test_study_variant_runs_under_its_prefix_with_shared_regions(workdir):
     studies = {"studies": {"size": {"seeds": [0, 1], "variants": {
         "sp16": {"regions": {"size": 16}}, "sp8": {}}}}}
@@ -165,47 +170,72 @@ def test_study_variant_runs_under_its_prefix_with_shared_regions(workdir):
     assert counts["regions"] == 2 and counts["oracle"] == 2
     assert counts["select"] == 2 + 1 + 1 and counts["train_stage2"] == 2
 
-    full = snakemake(workdir, target, "-n", "--configfile", "extra.yaml")
+    full = snakemake(workdir, target, "-n", "--configfile", "extra.yaml", timeout=120)
     assert "results/regions/synthetic-slic16/regions.h5" in full.stdout
     assert "results/studies/size/sp16/seed1/round1/stage1.pt" in full.stdout
-    assert "--size 16" not in full.stdout  # shell commands are not printed without -p
-    printed = snakemake(workdir, target, "-n", "-p", "--configfile", "extra.yaml").stdout
-    assert "--seed 1" in printed and "--size 16" in printed
+    assert '"size": 16' not in full.stdout  # shell commands are not printed without -p
+    printed = snakemake(workdir, target, "-n", "-p", "--configfile", "extra.yaml",
+                        timeout=120).stdout
+    assert '"seed": 1' in printed and '"size": 16' in printed
 
 
+@pytest.mark.slow
 def test_unknown_study_variant_is_named(workdir):
     result = dry_run_with(workdir, {}, "results/studies/nosuch/v/seed0/round1/labels.h5")
     assert result.returncode != 0
     assert "no study 'nosuch'" in result.stderr + result.stdout
 
 
-def test_experiment_helpers(tmp_path):
-    """experiment_config merges overrides over the defaults and takes the seed from the
-    path; canonical_prefix maps a variant to the first experiment with equal settings."""
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"studies": {
+def test_experiment_helpers(tmp_path, monkeypatch):
+    """config() merges overrides over the defaults and takes the seed from the path;
+    canonical_prefix maps a variant to the first experiment with equal settings."""
+    from actseg.experiments import paths
+    from actseg.experiments.variants import UnknownExperiment
+
+    monkeypatch.chdir(tmp_path)
+    experiments = validate_config({"studies": {
         "a": {"seeds": [0, 1], "variants": {"same": {}, "lr": {"stage2": {"lr": 0.1}}}},
         "b": {"variants": {"lr2": {"stage2": {"lr": 0.1}}, "dom": {"labelling": "dominant"}}},
-    }}))
-    snakefile = tmp_path / "Probe.smk"
-    snakefile.write_text(textwrap.dedent(f"""
-        configfile: "config.yaml"
-        include: "{REPO / 'rules' / 'common.smk'}"
-        validate_config(config, "{SCHEMA}")
-        cfg = experiment_config("studies/a/lr/seed1/")
-        print("MERGED", cfg["stage2"]["lr"], cfg["stage2"]["iterations"], cfg["seed"])
-        print("CANON", [canonical_prefix(*spec) for spec in [
-            ("a", "same", 0), ("a", "same", 1), ("a", "lr", 1), ("b", "lr2", 1),
-            ("b", "dom", 0)]])
-        print("REGIONSET", regionset_name(experiment_config("studies/b/dom/seed0/")))
-        rule nothing:
-            output: "never"
-            shell: "false"
-    """))
-    result = snakemake(tmp_path, "-n", "--quiet", "rules", snakefile=snakefile)
-    assert result.returncode == 0, result.stderr
-    lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in result.stdout.splitlines()
-             if line.split(" ", 1)[0] in ("MERGED", "CANON", "REGIONSET")}
-    assert lines["MERGED"] == "0.1 300 1"
-    assert lines["CANON"] == str(["", "studies/a/same/seed1/", "studies/a/lr/seed1/",
-                                  "studies/a/lr/seed1/", "studies/b/dom/seed0/"])
-    assert lines["REGIONSET"] == "synthetic-slic8"
+    }})
+    cfg = experiments.config("studies/a/lr/seed1/")
+    assert (cfg["stage2"]["lr"], cfg["stage2"]["iterations"], cfg["seed"]) == (0.1, 300, 1)
+    assert [experiments.canonical_prefix(*spec) for spec in [
+        ("a", "same", 0), ("a", "same", 1), ("a", "lr", 1), ("b", "lr2", 1), ("b", "dom", 0)]
+    ] == ["", "studies/a/same/seed1/", "studies/a/lr/seed1/", "studies/a/lr/seed1/",
+          "studies/b/dom/seed0/"]
+    assert paths.regionset_name(experiments.config("studies/b/dom/seed0/")) == "synthetic-slic8"
+    with pytest.raises(UnknownExperiment, match="no study 'c'"):
+        experiments.config("studies/c/x/seed0/")
+    with pytest.raises(UnknownExperiment, match="has no variant 'x'"):
+        experiments.config("studies/a/x/seed0/")
+    runs = experiments.study_runs("b")
+    # equal settings run once, in the first folder (a path, whatever that study's seeds)
+    assert runs == [("lr2", "multiclass", s, f"results/studies/a/lr/seed{s}/round5/miou.csv")
+                    for s in (0, 1, 2)] + \
+        [("dom", "dominant", s, f"results/studies/b/dom/seed{s}/round5/miou.csv")
+         for s in (0, 1, 2)]
+
+
+def test_shared_names_that_differ_are_refused(tmp_path, monkeypatch):
+    """Two experiments writing one region set with different settings cannot both run."""
+    monkeypatch.chdir(tmp_path)
+    cfg = {"studies": {"s": {"variants": {"trim": {"regions": {"trim_width": 2.0}}}}}}
+    with pytest.raises(ConfigError, match="share the name 'synthetic-slic8'"):
+        validate_config(cfg)
+
+
+def test_targets_and_inputs_follow_the_rounds():
+    from actseg.experiments import jobs, paths
+
+    targets = paths.experiment_targets("", 2)
+    assert len(targets) == 2 * len(paths.ROUND_FILES) and targets[-1] == "results/round2/miou.png"
+    cfg = default_config_with({})
+    from actseg import schema
+    schema.fill_defaults(cfg)
+    assert "previous" not in jobs.select_inputs(cfg, "", 1)
+    assert jobs.select_inputs(cfg, "x/", 2)["model"] == "results/x/round1/stage1.pt"
+    random = default_config_with({"acquisition": {"method": "random"}})
+    assert "model" not in jobs.select_inputs(random, "", 2)
+    assert jobs.stage1_inputs(cfg, "", 2)["init_classifier"] == "results/round1/stage1.pt"
+    clean = default_config_with({"stage1": {"keep_classifier": False}})
+    assert "init_classifier" not in jobs.stage1_inputs(clean, "", 2)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from actseg.cli import main
-from actseg.curves import plot_learning_curve, read_learning_curve
+from actseg.curves import plot_learning_curve, read_curve
 
 
 def write_curve(path, rows=((1, 1, 10, 0.1), (1, 2, 10, 0.15), (2, 1, 21, 0.2),
@@ -18,7 +18,7 @@ def write_curve(path, rows=((1, 1, 10, 0.1), (1, 2, 10, 0.15), (2, 1, 21, 0.2),
 
 
 def test_plot_is_a_byte_stable_png(tmp_path):
-    curve = read_learning_curve(write_curve(tmp_path / "miou.csv"))
+    curve = read_curve(write_curve(tmp_path / "miou.csv"))
     plot_learning_curve(curve, tmp_path / "a.png")
     plot_learning_curve(curve, tmp_path / "b.png")
     data = (tmp_path / "a.png").read_bytes()
@@ -33,8 +33,8 @@ def test_command_writes_the_png(tmp_path):
 
 
 @pytest.mark.parametrize("content, problem", [
-    ("round,stage,miou\n1,1,0.5\n", "lacks columns ['clicks']"),
-    ("round,stage,clicks,miou\n", "has no rows"),
+    ("round,stage,miou\n1,1,0.5\n", "lacks columns ['clicks', 'regions']"),
+    ("round,stage,clicks,regions,miou\n", "has no rows"),
 ])
 def test_bad_csv_is_named(tmp_path, content, problem, capsys):
     csv = tmp_path / "bad.csv"

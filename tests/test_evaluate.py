@@ -9,8 +9,9 @@ import torch
 
 from fakes import ArrayDataset
 
+from actseg.curves import read_curve, write_curve
 from actseg.evaluate import (EvalResult, confusion_matrix, evaluate_model, iou_from_confusion,
-                             mean_iou, read_curve, result_row, write_curve)
+                             mean_iou, result_row)
 
 
 def brute_force_miou(logits: np.ndarray, target: np.ndarray, num_classes: int):

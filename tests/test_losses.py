@@ -33,7 +33,7 @@ def _pixels(region_map):
 
 
 def brute_terms(logits, region_map, region_multihot, tau=TAU):
-    """Every term of method.md §5 with explicit loops (one pixel / one region at a time)."""
+    """Every term of docs/method.md §5 with explicit loops (one pixel / one region at a time)."""
     p = torch.softmax(logits / tau, dim=1)
     sums = {k: 0.0 for k in ("ce", "mp", "pp", "infimum", "rc")}
     counts = {"single": 0, "multi": 0, "pp": 0}

@@ -1,4 +1,4 @@
-"""The oracle (method.md §2) on hand-made maps and against a brute-force per-region loop."""
+"""The oracle (docs/method.md §2) on hand-made maps and against a brute-force per-region loop."""
 
 from __future__ import annotations
 

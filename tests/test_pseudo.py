@@ -1,4 +1,4 @@
-"""Pseudo labels (method.md §6) against brute force written with plain Python loops.
+"""Pseudo labels (docs/method.md §6) against brute force written with plain Python loops.
 
 Features are multiples of 1/8 (float32), so every inner product is exact whatever the
 summation order and both implementations must agree bit for bit, ties included.

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from workflow_runs import job_counts
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -65,6 +66,7 @@ def run_dry(command: str, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_main_command_dry_runs(workflow_copy):
     command = readme_command("run")
     assert "results/round5/miou.csv" in command and "--resources gpu=1" in command
@@ -77,6 +79,7 @@ def test_main_command_dry_runs(workflow_copy):
     assert "output: results/round5/miou.csv" in result.stdout
 
 
+@pytest.mark.slow
 def test_target_after_resources_is_the_documented_trap(workflow_copy):
     """The README explains why the target goes first; this is the failure it describes."""
     trap = run_dry("snakemake --cores 2 --resources gpu=1 results/round5/miou.csv",
@@ -103,11 +106,7 @@ STUDIES = ("region_size", "budget", "acquisition", "losses", "pseudo_labels", "e
            "hyperparams")
 
 
-def job_counts(stdout: str) -> dict[str, int]:
-    table = stdout[stdout.index("Job stats:"):]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
-
-
+@pytest.mark.slow
 def test_every_study_is_runnable_and_identical_variants_run_once(workflow_copy):
     """All seven studies of config.yaml dry-run together. Distinct experiments: the default
     one; region_size 5 more; acquisition 3; losses 2; pseudo_labels 2 (expansion's `local`
@@ -123,6 +122,7 @@ def test_every_study_is_runnable_and_identical_variants_run_once(workflow_copy):
     assert counts["regions"] == counts["oracle"] == 3  # sp4, sp8, sp16 computed once each
 
 
+@pytest.mark.slow
 def test_readme_study_command_dry_runs_seed0(workflow_copy):
     match = re.search(r"```bash\n(snakemake [^\n]*results/figures/region_size.csv[^\n]*)\n```",
                       README)

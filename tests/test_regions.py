@@ -1,4 +1,4 @@
-"""Region methods, adjacency and the boundary band (method.md §1-2)."""
+"""Region methods, adjacency and the boundary band (docs/method.md §1-2)."""
 
 from __future__ import annotations
 

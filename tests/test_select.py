@@ -120,7 +120,7 @@ def test_argument_and_store_errors(stores, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def stage1_model(stores) -> Path:
-    """A tiny untrained stage-1 checkpoint in the format of docs/internals.md."""
+    """A tiny untrained stage-1 checkpoint in the format of docs/architecture.md."""
     import torch
 
     from actseg import checkpoint

@@ -10,8 +10,8 @@ from fakes import CITYSCAPES_LABEL_TO_TRAIN, cityscapes_train_ids
 
 from actseg.cli import main
 from actseg.datasets import DatasetError, class_frequencies, open_dataset
-from actseg.datasets import synthetic
-from actseg.datasets.synthetic import Difficulty, generate, synthesize
+from actseg.synth import generator as synthetic
+from actseg.synth import Difficulty, generate, synthesize
 
 SMALL = dict(height=64, width=128)
 

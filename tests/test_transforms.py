@@ -5,11 +5,24 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from actseg.transforms import (IMAGENET_MEAN, IMAGENET_STD, TrainAugment, nearest_indices,
-                               normalize_image, resize_image, resize_label)
+from actseg.transforms import (IMAGENET_MEAN, IMAGENET_STD, TrainAugment, _bilinear_window,
+                               nearest_indices, normalize_image)
 
 MEAN = np.array(IMAGENET_MEAN) * 255
 STD = np.array(IMAGENET_STD) * 255
+
+
+def resize_label(label: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a whole (H, W) map with the augmentation's indices."""
+    rows = nearest_indices(label.shape[0], size[0])
+    cols = nearest_indices(label.shape[1], size[1])
+    return label[rows[:, None], cols[None, :]]
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a whole (h, w, 3) image with the augmentation's window kernel."""
+    image = np.asarray(image, dtype=np.float32)
+    return _bilinear_window(image, size, np.arange(size[0]), np.arange(size[1]))
 
 
 def _unnormalize(image: torch.Tensor) -> np.ndarray:

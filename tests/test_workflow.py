@@ -1,4 +1,5 @@
-"""The Snakemake pipeline end to end on a tiny synthetic city: one real run of three rounds,
+"""The Snakemake pipeline end to end on the tiny config (workflow/configs/tiny.yaml over
+config.yaml, a tiny synthetic city): one real run of three rounds,
 then exact dry-run job lists for the incremental reruns the README promises, a second
 invocation with nothing to do, and a training job killed midway that resumes."""
 
@@ -9,60 +10,21 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from conftest import tiny_config
+from workflow_runs import REPO, SNAKEMAKE, planned_jobs, snakemake, snakemake_env
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-ROUNDS = 3
-
-TINY = {
-    "seed": 0,
-    "device": "cpu",
-    "threads": 1,
-    "dataset": {"kind": "synthetic", "root": "results/data/tiny",
-                "synthetic": {"seed": 0, "n_train": 8, "n_val": 4, "height": 32, "width": 64}},
-    "regions": {"method": "grid", "size": 8},
-    "labelling": "multiclass",
-    "rounds": ROUNDS,
-    "budget": 24,
-    "acquisition": {"method": "pixbal", "kappa": 6.0, "batch_size": 4},
-    "model": {"backbone": "small"},
-    "train": {"batch_size": 2, "crop_size": [32, 32], "checkpoint_every": 2},
-    "stage1": {"iterations": 3},
-    "pseudo": {"batch_size": 4},
-    "stage2": {"iterations": 3},
-    "evaluate": {"batch_size": 4},
-}
+TINY = tiny_config()  # workflow/configs/tiny.yaml over config.yaml
+ROUNDS = TINY["rounds"]
 ROUND_RULES = ("select", "train_stage1", "evaluate_stage1", "pseudo_labels", "train_stage2",
                "evaluate_stage2")
-
-
-def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{SNAKEMAKE.parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    return subprocess.run([str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory",
-                           str(workdir), *args], cwd=workdir, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def planned_jobs(output: str) -> list[tuple[str, int]]:
-    """(rule, round) of every job in a dry run's output; round 0 for jobs without one."""
-    jobs = []
-    for line in output.splitlines():
-        head = re.fullmatch(r"(?:local)?rule (\S+):", line.strip())
-        if head:
-            jobs.append([head.group(1), 0])
-        elif jobs and line.strip().startswith("wildcards:"):
-            round_ = re.search(r"\bround=(\d+)", line)
-            jobs[-1][1] = int(round_.group(1)) if round_ else 0
-    return sorted(tuple(job) for job in jobs)
 
 
 def dry_run(workdir: Path, overrides: dict | None = None) -> list[tuple[str, int]]:
@@ -185,11 +147,10 @@ def test_killed_training_is_not_trusted_and_resumes(finished, tmp_path):
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     model = work / "results/round1/stage1.pt"
     resume = work / "results/round1/stage1.pt.resume.pt"
-    env = dict(os.environ, PATH=f"{SNAKEMAKE.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     process = subprocess.Popen(
         [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(work),
          "results/round1/stage1.pt", "--cores", "1"],
-        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=work, env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
     try:
         deadline = time.monotonic() + 240

@@ -1,4 +1,4 @@
-"""Acquisition scores for the region pool (method.md §7), in one streaming pass.
+"""Acquisition scores for the region pool (docs/method.md §7), in one streaming pass.
 
 Per pixel, with `q = softmax(s / tau)` over the C+1 channels (channel C = undefined):
 `u(x) = q2 / q1` (second over first probability; larger = more uncertain) and `c(x)` the
@@ -35,7 +35,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from actseg.budget import fill_budget  # public here too (docs/internals.md)
+from actseg import schema
+from actseg.budget import fill_budget  # public here too (docs/architecture.md)
+
+TAU, KAPPA = schema.default("model.tau"), schema.default("acquisition.kappa")
+BAN_UNDEFINED = schema.default("acquisition.ban_undefined")
 
 __all__ = ["METHODS", "PoolScorer", "fill_budget", "pixel_uncertainty", "random_scores",
            "score_pool", "top_two"]
@@ -130,7 +134,7 @@ class PoolScorer:
     """
 
     def __init__(self, method: str, num_images: int, r_max: int, num_channels: int,
-                 tau: float = 0.1, kappa: float = 6.0, ban_undefined: bool = True,
+                 tau: float = TAU, kappa: float = KAPPA, ban_undefined: bool = BAN_UNDEFINED,
                  seed: int | Sequence[int] = 0):
         if method not in METHODS:
             raise ValueError(f"acquisition method must be one of {METHODS}, got {method!r}")
@@ -272,8 +276,8 @@ class PoolScorer:
         return scores
 
 
-def score_pool(method: str, logits, region_map, num_regions: int, tau: float = 0.1,
-               kappa: float = 6.0, ban_undefined: bool = True,
+def score_pool(method: str, logits, region_map, num_regions: int, tau: float = TAU,
+               kappa: float = KAPPA, ban_undefined: bool = BAN_UNDEFINED,
                seed: int | Sequence[int] = 0) -> np.ndarray:
     """In-memory scores: logits (N, C+1, H, W), region_map (N, H, W) -> (N, num_regions).
 

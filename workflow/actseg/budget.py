@@ -1,4 +1,4 @@
-"""The click budget of a round (method.md §3) and the round's label store.
+"""The click budget of a round (docs/method.md §3) and the round's label store.
 
 Greedy fill, as the reference implementation walks its ranking: take the next region, add its
 cost, stop once the running total **exceeds** the budget B. So a region is taken exactly when

@@ -1,8 +1,8 @@
-"""Model checkpoints and training resume state (docs/internals.md "Checkpoints").
+"""Model checkpoints and training resume state (docs/architecture.md, "Checkpoints").
 
 A checkpoint is `{"model": state_dict, "meta": {...}}` with plain-Python meta, so every
 load uses `torch.load(..., weights_only=True)`. The resume state of a run in progress
-(model, optimizer, scheduler, iteration, RNG states as tensors) lives beside the output in
+(model, optimizer, iteration, RNG states as tensors) lives beside the output in
 `<out>.resume.pt` and is deleted by the trainer on success.
 """
 
@@ -143,30 +143,27 @@ def restore_rng_state(state: Mapping) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-def save_resume(path: str | os.PathLike, model: torch.nn.Module, optimizer, scheduler,
-                iteration: int, extra: Mapping | None = None) -> Path:
+def save_resume(path: str | os.PathLike, model: torch.nn.Module, optimizer, iteration: int,
+                extra: Mapping | None = None) -> Path:
     """Atomically write everything a killed run needs to continue after `iteration` steps.
     `extra` holds the trainer's own plain values or tensors (e.g. a sampler generator)."""
     model = getattr(model, "_orig_mod", model)
     return _save(path, {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "iteration": int(iteration),
         "rng": capture_rng_state(),
         "extra": dict(extra or {}),
     })
 
 
-def load_resume(path: str | os.PathLike, model: torch.nn.Module, optimizer, scheduler,
+def load_resume(path: str | os.PathLike, model: torch.nn.Module, optimizer,
                 map_location="cpu", restore_rng: bool = True) -> tuple[int, dict]:
-    """Load a resume state into model/optimizer/scheduler (and the global RNGs);
-    returns (iteration, extra)."""
+    """Load a resume state into model and optimizer (and the global RNGs); returns
+    (iteration, extra). The learning rate is a function of the iteration (no scheduler)."""
     state = _load(path, map_location, ("model", "optimizer", "iteration", "rng"))
     getattr(model, "_orig_mod", model).load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and state.get("scheduler") is not None:
-        scheduler.load_state_dict(state["scheduler"])
     if restore_rng:
         restore_rng_state(state["rng"])
     return int(state["iteration"]), dict(state.get("extra") or {})

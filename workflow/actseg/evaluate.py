@@ -1,4 +1,4 @@
-"""Confusion-matrix mIoU (method.md §8) and the learning-curve CSVs (docs/internals.md).
+"""Confusion-matrix mIoU (docs/method.md §8) and the learning-curve row of a model.
 
 Prediction = argmax over the real channels 0..C-1 (the undefined channel C is dropped);
 ground-truth void (255, or anything >= C) is ignored; one C x C confusion matrix is
@@ -14,12 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 import torch
-
-from actseg.fileio import atomic_output
-
-BASE_COLUMNS = ["round", "stage", "clicks", "regions", "miou"]
 
 
 def confusion_matrix(logits_or_pred: torch.Tensor, target: torch.Tensor,
@@ -86,7 +81,8 @@ def evaluate_model(model: torch.nn.Module, dataset, indices: Sequence[int] | Non
 
 def result_row(result: EvalResult, class_names: Sequence[str], round_: int, stage: int,
                clicks: int | None, regions: int | None) -> dict:
-    """One learning-curve row: round, stage, clicks, regions, miou, one column per class."""
+    """One learning-curve row (actseg.curves): round, stage, clicks, regions, miou, one
+    column per class."""
     if len(class_names) != len(result.iou):
         raise ValueError(f"{len(class_names)} class names for {len(result.iou)} classes")
     row = {"round": int(round_), "stage": int(stage),
@@ -107,35 +103,3 @@ def cumulative_cost(labels_path: str | Path, round_: int) -> tuple[int, int]:
                          f"round {round_}")
     return (int(sum(state.clicks_per_round[:round_])),
             int(sum(state.regions_per_round[:round_])))
-
-
-def read_curve(path: str | Path, class_names: Sequence[str]) -> pd.DataFrame:
-    """Read a learning-curve CSV and check its columns; errors name the file."""
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"{path}: no such CSV")
-    frame = pd.read_csv(path)
-    expected = BASE_COLUMNS + list(class_names)
-    if list(frame.columns) != expected:
-        raise ValueError(f"{path}: columns {list(frame.columns)} differ from the expected "
-                         f"{expected}")
-    return frame
-
-
-def write_curve(path: str | Path, rows: list[dict], class_names: Sequence[str],
-                previous: Sequence[pd.DataFrame] = ()) -> pd.DataFrame:
-    """Write `previous` frames + `rows`, sorted by (round, stage), atomically; return it.
-
-    A (round, stage) pair present twice is an error (a stale CSV fed back in).
-    """
-    columns = BASE_COLUMNS + list(class_names)
-    frames = [f for f in previous if len(f)] + [pd.DataFrame(rows, columns=columns)]
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    frame = frame.sort_values(["round", "stage"], kind="stable").reset_index(drop=True)
-    dup = frame.duplicated(["round", "stage"])
-    if dup.any():
-        pairs = frame.loc[dup, ["round", "stage"]].to_records(index=False).tolist()
-        raise ValueError(f"{path}: duplicate (round, stage) rows {pairs}")
-    with atomic_output(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.6f")
-    return frame

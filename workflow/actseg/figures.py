@@ -7,7 +7,6 @@ panel per stage showing mIoU against cumulative clicks, one line per variant, st
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -15,9 +14,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from actseg.curves import read_curve
 from actseg.fileio import atomic_output
+from actseg.plots import pyplot, save_png
 
-CURVE_KEYS = ["round", "stage", "clicks", "regions", "miou"]
 SUMMARY_KEYS = ["study", "variant", "labelling", "stage", "round"]
 
 
@@ -37,14 +37,6 @@ def parse_run(spec: str) -> StudyRun:
     if len(parts) != 4 or not parts[2].lstrip("-").isdigit():
         raise ValueError(f"run spec {spec!r} is not VARIANT:LABELLING:SEED:PATH")
     return StudyRun(parts[0], parts[1], int(parts[2]), Path(parts[3]))
-
-
-def read_curve(path: Path) -> pd.DataFrame:
-    curve = pd.read_csv(path)
-    missing = [k for k in CURVE_KEYS if k not in curve.columns]
-    if missing:
-        raise ValueError(f"{path}: learning-curve CSV lacks columns {missing}")
-    return curve
 
 
 def long_table(study: str, runs: Sequence[StudyRun]) -> pd.DataFrame:
@@ -79,11 +71,7 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
 
 def plot_study(summary: pd.DataFrame, title: str, out_png: Path) -> None:
     """mIoU (%) against cumulative clicks, a panel per stage, a line and std band per variant."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     stages = sorted(summary["stage"].unique())
     fig, axes = plt.subplots(1, len(stages), figsize=(5.2 * len(stages), 3.8), squeeze=False)
     for ax, stage in zip(axes[0], stages):
@@ -100,15 +88,6 @@ def plot_study(summary: pd.DataFrame, title: str, out_png: Path) -> None:
         ax.legend(fontsize=7)
     fig.tight_layout()
     save_png(fig, out_png)
-    plt.close(fig)
-
-
-def save_png(fig, out_png: Path) -> None:
-    """Byte-stable PNG (no software/date metadata), written atomically."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    with atomic_output(out_png) as tmp:
-        Path(tmp).write_bytes(buffer.getvalue())
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -161,11 +140,7 @@ def plot_qualitative(images: Sequence[np.ndarray], predictions: dict[str, Sequen
                      ground_truth: Sequence[np.ndarray], num_classes: int,
                      out_png: Path) -> None:
     """A row per image: input, one prediction per named model (e.g. rounds 1/3/5), GT."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     columns = ["input", *predictions.keys(), "ground truth"]
     height, width = images[0].shape[:2]
     cell = 2.2
@@ -184,4 +159,3 @@ def plot_qualitative(images: Sequence[np.ndarray], predictions: dict[str, Sequen
                 ax.set_title(columns[col], fontsize=8)
     fig.tight_layout()
     save_png(fig, out_png)
-    plt.close(fig)

@@ -1,4 +1,4 @@
-"""Losses on cosine logits (method.md §5, §6): stage-1 partial-label terms and stage-2 CE.
+"""Losses on cosine logits (docs/method.md §5, §6): stage-1 partial-label terms and stage-2 CE.
 
 Inputs shared by the stage-1 losses:
 - `logits` (B, K, H, W) raw cosine logits, K = C+1 (channel C is the undefined class, which
@@ -24,7 +24,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from actseg import schema
+
 EPS = 1e-8  # inside every log of the stage-1 terms, as in the method
+TAU = schema.default("model.tau")
 
 LOSSES = ("mp_pp", "infimum", "rc", "dominant")
 
@@ -190,29 +193,29 @@ def rc_term(lab: LabelledPixels) -> torch.Tensor:
 
 
 def stage1_losses(logits: torch.Tensor, region_map: torch.Tensor,
-                  region_multihot: torch.Tensor, tau: float = 0.1) -> dict[str, torch.Tensor]:
-    """The three stage-1 terms {"ce", "mp", "pp"} of method.md §5 (unweighted)."""
+                  region_multihot: torch.Tensor, tau: float = TAU) -> dict[str, torch.Tensor]:
+    """The three stage-1 terms {"ce", "mp", "pp"} of docs/method.md §5 (unweighted)."""
     lab = labelled_pixels(logits, region_map, region_multihot, tau)
     nll = _merged_nll(lab)  # shared by L_CE and L_MP: they differ only in their pixels
     return {"ce": ce_term(lab, nll), "mp": mp_term(lab, nll), "pp": pp_term(lab)}
 
 
 def infimum_loss(logits: torch.Tensor, region_map: torch.Tensor,
-                 region_multihot: torch.Tensor, tau: float = 0.1) -> dict[str, torch.Tensor]:
+                 region_multihot: torch.Tensor, tau: float = TAU) -> dict[str, torch.Tensor]:
     """Infimum baseline: {"ce" on single-class pixels, "infimum" on multi-class pixels}."""
     lab = labelled_pixels(logits, region_map, region_multihot, tau)
     return {"ce": ce_term(lab), "infimum": infimum_term(lab)}
 
 
 def rc_loss(logits: torch.Tensor, region_map: torch.Tensor,
-            region_multihot: torch.Tensor, tau: float = 0.1) -> dict[str, torch.Tensor]:
+            region_multihot: torch.Tensor, tau: float = TAU) -> dict[str, torch.Tensor]:
     """RC baseline: {"ce" on single-class pixels, "rc" on multi-class pixels}."""
     lab = labelled_pixels(logits, region_map, region_multihot, tau)
     return {"ce": ce_term(lab), "rc": rc_term(lab)}
 
 
 def dominant_ce(logits: torch.Tensor, region_map: torch.Tensor,
-                region_multihot: torch.Tensor, tau: float = 0.1) -> dict[str, torch.Tensor]:
+                region_multihot: torch.Tensor, tau: float = TAU) -> dict[str, torch.Tensor]:
     """Dom model: CE of the dominant class on every pixel of labelled regions.
 
     Every region present in `region_map` must carry exactly one class bit.
@@ -224,7 +227,7 @@ def dominant_ce(logits: torch.Tensor, region_map: torch.Tensor,
     return {"ce": ce_term(lab)}
 
 
-def stage2_ce(logits: torch.Tensor, target: torch.Tensor, tau: float = 0.1,
+def stage2_ce(logits: torch.Tensor, target: torch.Tensor, tau: float = TAU,
               ignore_index: int = 255) -> torch.Tensor:
     """Stage-2 CE of softmax(s/τ) against pseudo labels, mean over the non-ignored pixels
     (0 when there is none)."""
@@ -260,8 +263,11 @@ class Stage1Criterion:
     """Weighted stage-1 loss. λ_CE weighs "ce"; λ_MP weighs the multi-class pixel term
     ("mp", or "infimum"/"rc" for the baselines that replace it); λ_PP weighs "pp"."""
 
-    def __init__(self, loss: str = "mp_pp", lambda_ce: float = 16.0, lambda_mp: float = 8.0,
-                 lambda_pp: float = 1.0, tau: float = 0.1):
+    def __init__(self, loss: str = schema.default("stage1.loss"),
+                 lambda_ce: float = schema.default("stage1.lambda_ce"),
+                 lambda_mp: float = schema.default("stage1.lambda_mp"),
+                 lambda_pp: float = schema.default("stage1.lambda_pp"),
+                 tau: float = schema.default("model.tau")):
         if loss not in _STAGE1:
             raise ValueError(f"unknown stage-1 loss {loss!r}; expected one of {LOSSES}")
         self.loss, self.tau = loss, tau

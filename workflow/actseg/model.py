@@ -1,4 +1,4 @@
-"""DeepLabV3+ with a deep-stem ResNet backbone and a cosine classifier (method.md §4).
+"""DeepLabV3+ with a deep-stem ResNet backbone and a cosine classifier (docs/method.md §4).
 
 Layout of the parameters (names matter for checkpoints and pretrained weights):
 - `backbone.stem.*`  deep stem: `stem.0/1` conv+BN 3→s0 (stride 2), `stem.3/4` s0→s1,
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,7 +221,7 @@ class CosineClassifier(nn.Module):
 
 
 class DeepLabV3Plus(nn.Module):
-    """DeepLabV3+ (method.md §4) with `num_outputs` = C+1 cosine-classifier outputs."""
+    """DeepLabV3+ (docs/method.md §4) with `num_outputs` = C+1 cosine-classifier outputs."""
 
     def __init__(
         self, backbone: ResNetBackbone, num_outputs: int,
@@ -330,52 +329,12 @@ def load_backbone_state(backbone: ResNetBackbone, state: Mapping[str, torch.Tens
     backbone.load_state_dict(state, strict=False)
 
 
-def _torchvision_weights_file(backbone: str, weights_name: str, timeout_s: float) -> Path:
-    """Local file of a torchvision weights enum entry: the hub cache, else a download."""
-    from torchvision.models import get_model_weights
-
-    try:
-        weights = get_model_weights(backbone)[weights_name]
-    except (KeyError, ValueError) as err:
-        raise PretrainedWeightsError(
-            f"torchvision has no weights {weights_name!r} for {backbone}: {err}") from err
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
-    if cached.is_file():
-        return cached
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout_s)  # offline machines must fail fast, not hang
-    try:
-        _download(weights.url, cached)
-    except Exception as err:  # noqa: BLE001 - any network failure gets the same advice
-        raise PretrainedWeightsError(
-            f"could not fetch torchvision weights {backbone}:{weights_name} from {weights.url} "
-            f"({type(err).__name__}: {err}). Offline, download the file elsewhere and pass its "
-            f"path as the pretrained weights (model.pretrained: PATH), or place it at {cached}."
-        ) from err
-    finally:
-        socket.setdefaulttimeout(previous)
-    return cached
-
-
-def _download(url: str, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    torch.hub.download_url_to_file(url, str(dest), progress=False)
-
-
 def load_pretrained(model: DeepLabV3Plus, pretrained: str | os.PathLike, backbone: str,
-                    stem: str, timeout_s: float = 10.0) -> None:
-    """Load ImageNet weights into `model.backbone` from a local file or "torchvision:NAME"."""
-    text = str(pretrained)
-    if text.startswith("torchvision:"):
-        if stem != "standard":
-            raise PretrainedWeightsError(
-                f"{text}: torchvision's weights have the standard 7×7 stem; "
-                "build the model with stem='standard' to use them")
-        path = _torchvision_weights_file(backbone, text.split(":", 1)[1], timeout_s)
-    else:
-        path = Path(pretrained)
-        if not path.is_file():
-            raise PretrainedWeightsError(f"{path}: pretrained weights file not found")
+                    stem: str) -> None:
+    """Load ImageNet weights into `model.backbone` from a local state-dict file."""
+    path = Path(pretrained)
+    if not path.is_file():
+        raise PretrainedWeightsError(f"{path}: pretrained weights file not found")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - corrupt or non-tensor pickles
@@ -393,8 +352,8 @@ def build_model(
     head_channels: int | None = None, stem: str = "deep",
 ) -> DeepLabV3Plus:
     """DeepLabV3+ for `num_classes` real classes (C): the network outputs C+1 channels,
-    channel C being the undefined class. `pretrained` is a local state-dict file or
-    "torchvision:<weights enum name>" (needs internet or the torch hub cache)."""
+    channel C being the undefined class. `pretrained` is a local state-dict file (nothing
+    is downloaded)."""
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; expected one of {sorted(BACKBONES)}")
     if num_classes < 1:

@@ -1,4 +1,4 @@
-"""Oracle simulation (method.md §2): the answers a human would give about each region.
+"""Oracle simulation (docs/method.md §2): the answers a human would give about each region.
 
 For one image, `label_regions` gives every region its multi-class label set (classes present
 after the boundary trim, plus *undefined* when void is present), its dominant class (over the

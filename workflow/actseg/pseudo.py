@@ -1,4 +1,4 @@
-"""Stage-2 pseudo labels (method.md §6): prototype localisation, label expansion, baselines.
+"""Stage-2 pseudo labels (docs/method.md §6): prototype localisation, label expansion, baselines.
 
 For one image with features `F` (D, H, W), class probabilities `q` (C+1, H, W) (softmax at
 temperature 1, a reference quirk), a region map and the oracle label sets `Y_r` of the
@@ -15,7 +15,7 @@ labelled regions:
    - `rule="reference"` — for each labelled source `r`, a pixel is accepted when SOME
      prototype of `r` has similarity strictly above its own threshold, and it takes the class
      of the most similar prototype of `r` over ALL of `r`'s prototypes, whether or not that
-     one passed its own threshold (method.md: "accepted when some prototype's similarity
+     one passed its own threshold (docs/method.md: "accepted when some prototype's similarity
      exceeds that prototype's own threshold, and takes the class of the most similar
      prototype"; the published code does exactly this). A pixel accepted by several sources
      gets the label of the one with the highest region id (the reference writes sources in
@@ -46,9 +46,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from actseg import schema
+
 IGNORE = 255
 METHODS = ("prototype", "naive", "naive_all")
 RULES = ("reference", "clean")
+RULE, EXPAND = schema.default("pseudo.rule"), schema.default("pseudo.expand")
 POSITION_CHUNK = 4096  # pixels per dense similarity block
 
 
@@ -359,8 +362,8 @@ def _output(inputs: ImageInputs, pixels: torch.Tensor, labels: torch.Tensor) -> 
 
 
 def localize_and_expand(features, probs, region_map, region_multihot, adjacency,
-                        rule: str = "reference", expand: bool = True) -> torch.Tensor:
-    """Prototype pseudo labels of one image (method.md §6); (H, W) uint8, 255 = none.
+                        rule: str = RULE, expand: bool = EXPAND) -> torch.Tensor:
+    """Prototype pseudo labels of one image (docs/method.md §6); (H, W) uint8, 255 = none.
 
     `features` (D, H, W), `probs` (C+1, H, W) softmax at temperature 1, `region_map` (H, W)
     ints in 0..R-1, `region_multihot` (R, C+1) bool (all-False rows: unlabelled regions),
@@ -426,11 +429,11 @@ def naive_labels(probs, region_map, region_multihot, restrict: bool = True) -> t
 
 
 def pseudo_label_image(method: str, features, probs, region_map, region_multihot, adjacency,
-                       expand: bool = True, rule: str = "reference") -> torch.Tensor:
+                       expand: bool = EXPAND, rule: str = RULE) -> torch.Tensor:
     """Dispatch one image to `prototype` (localize_and_expand), `naive` or `naive_all`.
 
     `expand` and `rule` apply to `prototype` only: the naive baselines have no prototypes to
-    expand with (method.md §6 baselines), and `features`/`adjacency` may be None for them.
+    expand with (docs/method.md §6 baselines), and `features`/`adjacency` may be None for them.
     """
     if method == "prototype":
         return localize_and_expand(features, probs, region_map, region_multihot, adjacency,

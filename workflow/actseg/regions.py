@@ -1,4 +1,4 @@
-"""Cutting images into regions (method.md §1) and the per-image geometry the oracle and the
+"""Cutting images into regions (docs/method.md §1) and the per-image geometry the oracle and the
 label expansion need: 8-neighbourhood adjacency and the boundary band.
 
 Every region method returns an (H, W) int64 map with consecutive ids `0..n-1`; superpixel
@@ -149,7 +149,7 @@ def band_radius(width: float) -> int:
 
 
 def boundary_band(region_map: np.ndarray, width: float = 3.0) -> np.ndarray:
-    """Pixels whose centre lies within `width` px of a region border (method.md §2).
+    """Pixels whose centre lies within `width` px of a region border (docs/method.md §2).
 
     The thick boundaries dilated by a (2k+1)×(2k+1) square, k = `band_radius(width)`; width 3
     is the paper's 5×5 band at 1024×2048 (3 px on each side of every border), and a width

@@ -1,4 +1,4 @@
-"""HDF5 stores: one reader and one writer per store (architecture.md, "HDF5 stores").
+"""HDF5 stores: one reader and one writer per store (docs/architecture.md, "Stores").
 
 Images of one split may differ in size (VOC), so per-image maps are stored padded to the
 largest (H, W) of the split with their true `heights`/`widths`; readers crop. Image index

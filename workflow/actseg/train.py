@@ -1,6 +1,6 @@
 """One iteration-based training loop for stage 1, stage 2 and the fully supervised bound.
 
-method.md §4: AdamW with two parameter groups (backbone lr, head lr × head_lr_mult), weight
+docs/method.md §4: AdamW with two parameter groups (backbone lr, head lr × head_lr_mult), weight
 decay on every parameter, poly schedule `lr = (base - min_lr)·(1 - it/T)^power + min_lr`, an
 infinite sampler reshuffled every epoch. bf16 autocast and channels_last on CUDA.
 
@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from actseg import IGNORE_INDEX
+from actseg import IGNORE_INDEX, schema
 from actseg.checkpoint import (load_checkpoint, load_resume, resume_path, save_checkpoint,
                                save_resume)
 from actseg.inference import resolve_device, resolve_switch
@@ -41,6 +41,14 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the iteration and the terms."""
 
 
+# The config key of each TrainSettings field (defaults and run settings: the schema).
+SETTING_KEYS = {"iterations": "stage1.iterations", "batch_size": "train.batch_size",
+                "lr": "stage1.lr", "seed": "seed", "device": "device",
+                **{name: f"train.{name}" for name in (
+                    "head_lr_mult", "weight_decay", "poly_power", "min_lr", "num_workers",
+                    "checkpoint_every", "log_every", "amp", "channels_last")}}
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Optimisation settings shared by both stages (config `train`, `stage1`/`stage2`)."""
@@ -48,22 +56,23 @@ class TrainSettings:
     iterations: int
     batch_size: int
     lr: float  # backbone learning rate; the head gets lr * head_lr_mult
-    head_lr_mult: float = 10.0
-    weight_decay: float = 1e-5
-    poly_power: float = 0.9
-    min_lr: float = 1e-6
-    seed: int = 0
-    num_workers: int = 0
-    checkpoint_every: int = 100
-    log_every: int = 10
-    device: str = "auto"
-    amp: str = "auto"
-    channels_last: str = "auto"
+    head_lr_mult: float = schema.default("train.head_lr_mult")
+    weight_decay: float = schema.default("train.weight_decay")
+    poly_power: float = schema.default("train.poly_power")
+    min_lr: float = schema.default("train.min_lr")
+    seed: int = schema.default("seed")
+    num_workers: int = schema.default("train.num_workers")
+    checkpoint_every: int = schema.default("train.checkpoint_every")
+    log_every: int = schema.default("train.log_every")
+    device: str = schema.default("device")
+    amp: str = schema.default("train.amp")
+    channels_last: str = schema.default("train.channels_last")
 
     def run_key(self) -> dict:
-        """Settings that change the numbers; a resume file from other settings is stale."""
-        skip = {"num_workers", "checkpoint_every", "log_every", "device"}
-        return {k: v for k, v in asdict(self).items() if k not in skip}
+        """Settings that change the numbers (not the schema's run settings); a resume file
+        from other settings is stale."""
+        return {k: v for k, v in asdict(self).items()
+                if not schema.is_run_setting(SETTING_KEYS[k])}
 
 
 # ---------------------------------------------------------------------------- objectives
@@ -81,8 +90,11 @@ class Objective(Protocol):
 class PartialLabelObjective:
     """Stage 1: `Stage1Criterion` on (region_map, region_multihot) targets."""
 
-    def __init__(self, loss: str = "mp_pp", lambda_ce: float = 16.0, lambda_mp: float = 8.0,
-                 lambda_pp: float = 1.0, tau: float = 0.1):
+    def __init__(self, loss: str = schema.default("stage1.loss"),
+                 lambda_ce: float = schema.default("stage1.lambda_ce"),
+                 lambda_mp: float = schema.default("stage1.lambda_mp"),
+                 lambda_pp: float = schema.default("stage1.lambda_pp"),
+                 tau: float = schema.default("model.tau")):
         from actseg.losses import Stage1Criterion, has_labels
 
         self.name = f"stage1-{loss}"
@@ -100,7 +112,7 @@ class PartialLabelObjective:
 class PixelLabelObjective:
     """Stage 2 and the supervised bound: CE at temperature tau on class maps, ignore 255."""
 
-    def __init__(self, tau: float = 0.1):
+    def __init__(self, tau: float = schema.default("model.tau")):
         from actseg.losses import stage2_ce
 
         self.name = "pixel-ce"
@@ -301,7 +313,7 @@ def _load_resume(path: Path, run_key: dict, model, optimizer, device) -> int:
     if key != run_key:
         log.warning("%s: written with other settings; starting from scratch", path)
         return 0
-    iteration, _ = load_resume(path, model, optimizer, None, map_location=device)
+    iteration, _ = load_resume(path, model, optimizer, map_location=device)
     log.info("resumed from iteration %d (%s)", iteration, path)
     return iteration
 
@@ -367,7 +379,7 @@ def train(model: torch.nn.Module, trainset, objective: Objective, settings: Trai
             bar.set_postfix(loss=f"{row['total']:.4g}", refresh=False)
             window = _Window()
         if checkpoint_now:
-            save_resume(rpath, model, optimizer, None, done, {"run_key": key})
+            save_resume(rpath, model, optimizer, done, {"run_key": key})
         bar.update(1)
     bar.close()
     del batches  # shuts DataLoader workers down

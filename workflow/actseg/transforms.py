@@ -1,4 +1,4 @@
-"""Joint augmentation of an image and its label maps (method.md §4).
+"""Joint augmentation of an image and its label maps (docs/method.md §4).
 
 Random scale s ∈ [s0, s1] (bilinear for the image, nearest for labels), pad to the crop size
 at the bottom/right (image with the mean colour, i.e. 0 after normalisation; labels with
@@ -65,13 +65,6 @@ def bilinear_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return i0, i1, (coord - i0).astype(np.float32)
 
 
-def resize_label(label: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of an integer (H, W) map (exact for any id)."""
-    rows = nearest_indices(label.shape[0], size[0])
-    cols = nearest_indices(label.shape[1], size[1])
-    return label[rows[:, None], cols[None, :]]
-
-
 def _bilinear_window(image: np.ndarray, scaled: tuple[int, int], rows: np.ndarray,
                      cols: np.ndarray) -> np.ndarray:
     """Rows `rows` and columns `cols` of `image` (h, w, 3) bilinearly resized to `scaled`."""
@@ -81,12 +74,6 @@ def _bilinear_window(image: np.ndarray, scaled: tuple[int, int], rows: np.ndarra
     tmp = image[r0] * (1.0 - wr) + image[r1] * wr  # (len(rows), w, 3)
     wc = wc[None, :, None]
     return tmp[:, c0] * (1.0 - wc) + tmp[:, c1] * wc
-
-
-def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of an (h, w, 3) float image (numpy; see the module docstring)."""
-    image = np.asarray(image, dtype=np.float32)
-    return _bilinear_window(image, size, np.arange(size[0]), np.arange(size[1]))
 
 
 @dataclass(frozen=True)

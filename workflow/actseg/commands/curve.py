@@ -15,10 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from actseg.curves import plot_learning_curve, read_learning_curve
+    from actseg.curves import plot_learning_curve, read_curve
 
     try:
-        curve = read_learning_curve(args.csv)
+        curve = read_curve(args.csv)
     except ValueError as err:
         raise CommandError(str(err)) from err
     plot_learning_curve(curve, args.out, args.title or str(args.csv))

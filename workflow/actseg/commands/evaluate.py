@@ -12,14 +12,14 @@ import argparse
 import logging
 
 from actseg.cli import CommandError
+from actseg.commands.options import add_inference_arguments, resolve_settings, set_threads
+from actseg.commands.round_inputs import load_round_model, open_dataset_split
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="checkpoint (.pt)")
-    parser.add_argument("--dataset", required=True, help="synthetic | cityscapes | voc")
-    parser.add_argument("--root", required=True, help="dataset root folder")
     parser.add_argument("--split", default="val")
     parser.add_argument("--round", type=int, required=True)
     parser.add_argument("--stage", type=int, required=True, choices=(0, 1, 2),
@@ -28,43 +28,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                          "required for stages 1 and 2")
     parser.add_argument("--previous", help="round{T-1}/miou.csv to extend (stage 2)")
     parser.add_argument("--stage1-csv", help="round{T}/stage1_miou.csv to include (stage 2)")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
-                        help="bf16 autocast (auto: CUDA)")
     parser.add_argument("--out", required=True, help="CSV to write")
+    add_inference_arguments(parser, "evaluate")
 
 
 def run(args: argparse.Namespace) -> None:
-    import torch
-
-    from actseg.checkpoint import load_model
-    from actseg.datasets import DatasetError, open_dataset
-    from actseg.evaluate import cumulative_cost, evaluate_model, read_curve, result_row, \
-        write_curve
-    from actseg.inference import resolve_device, resolve_switch
+    from actseg.curves import read_curve, write_curve
+    from actseg.datasets import DatasetError
+    from actseg.evaluate import cumulative_cost, evaluate_model, result_row
+    from actseg.inference import resolve_switch
     from actseg.stores import StoreError
 
+    resolve_settings(args, "evaluate")
     if args.stage in (1, 2) and not args.labels:
         raise CommandError(f"--stage {args.stage} needs --labels")
     if args.stage != 2 and (args.previous or args.stage1_csv):
         raise CommandError("--previous and --stage1-csv only apply to --stage 2")
     if args.batch_size < 1:
         raise CommandError("--batch-size must be >= 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args)
+    dataset = open_dataset_split(args.dataset, args.root, args.split)
+    model, _, device = load_round_model(args.model, args.device, dataset.num_classes)
     try:
-        device = resolve_device(args.device)
-        dataset = open_dataset(args.dataset, args.root, args.split)
         clicks = regions = None
         if args.labels:
             clicks, regions = cumulative_cost(args.labels, args.round)
-        model, _ = load_model(args.model, device)
-        outputs = model.classifier.weight.shape[0]
-        if outputs != dataset.num_classes + 1:
-            raise ValueError(f"{args.model}: model has {outputs} outputs, the dataset "
-                             f"{dataset.num_classes} classes (+1 undefined)")
         previous = [read_curve(p, dataset.class_names)
                     for p in (args.previous, args.stage1_csv) if p]
         result = evaluate_model(model, dataset, batch_size=args.batch_size, device=device,

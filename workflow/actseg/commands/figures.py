@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from actseg.cli import CommandError
+from actseg.commands.options import add_inference_arguments, resolve_settings, set_threads
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,13 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     qual = sub.add_parser("qualitative", help="input, predictions per model, ground truth")
     qual.add_argument("--model", action="append", required=True, metavar="NAME=CKPT",
                       help="a column title and its checkpoint, e.g. 'round 1=results/round1/stage2.pt'")
-    qual.add_argument("--dataset", required=True)
-    qual.add_argument("--root", required=True)
     qual.add_argument("--split", default="val")
     qual.add_argument("--images", type=int, default=4, help="how many validation images")
-    qual.add_argument("--device", default="auto")
-    qual.add_argument("--threads", type=int, default=None)
     qual.add_argument("--out", type=Path, required=True)
+    add_inference_arguments(qual, "qualitative")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,30 +50,27 @@ def run_study(args) -> int:
 
 def run_qualitative(args) -> int:
     import numpy as np
-    import torch
 
-    from actseg.checkpoint import load_model
-    from actseg.datasets import open_dataset
+    from actseg.commands.round_inputs import load_round_model, open_dataset_split
     from actseg.figures import plot_qualitative
-    from actseg.inference import predict, resolve_device
+    from actseg.inference import predict
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    resolve_settings(args, "qualitative")
+    set_threads(args)
     models = []
     for spec in args.model:
         name, sep, path = spec.partition("=")
         if not sep or not Path(path).exists():
             raise CommandError(f"--model {spec!r}: expected NAME=CKPT with an existing file")
         models.append((name, path))
-    dataset = open_dataset(args.dataset, args.root, args.split)
+    dataset = open_dataset_split(args.dataset, args.root, args.split)
     # evenly spaced validation images, deterministic
     indices = np.linspace(0, len(dataset) - 1, min(args.images, len(dataset))).round().astype(int)
     indices = sorted(set(indices.tolist()))
-    device = resolve_device(args.device)
     num_classes = dataset.num_classes
     predictions = {}
     for name, path in models:
-        model, _ = load_model(path, device)
+        model, _, device = load_round_model(path, args.device, num_classes)
         maps = []
         for _, logits, _ in predict(model, dataset, indices, batch_size=1, device=device):
             maps.extend(logits[:, :num_classes].argmax(1).cpu().numpy().astype(np.uint8))

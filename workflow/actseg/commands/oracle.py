@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from actseg.cli import CommandError
+from actseg.commands.options import add_settings_arguments, resolve_settings
 from actseg.oracle import OracleError, build_oracle_table
 from actseg.stores import RegionsStore, StoreError, write_oracle
 
@@ -13,22 +14,17 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, help="synthetic | cityscapes | voc")
-    parser.add_argument("--root", required=True, help="dataset root folder")
     parser.add_argument("--split", default="train")
     parser.add_argument("--regions", required=True, help="regions.h5 of the same split")
-    parser.add_argument("--trim-width", type=float, default=3.0,
-                        help="half-width in px of the boundary band ignored when deciding a "
-                             "region's classes (3 = the paper's 5x5 at 1024x2048; 0 = no trim)")
     parser.add_argument("--workers", type=int, default=1, help="processes")
     parser.add_argument("--out", required=True, help="oracle.h5 to write")
+    add_settings_arguments(parser, "oracle")
 
 
 def run(args: argparse.Namespace) -> None:
     from actseg.datasets import DatasetError, open_dataset
 
-    if not args.trim_width >= 0 or args.trim_width == float("inf"):
-        raise CommandError(f"--trim-width must be a finite number >= 0, got {args.trim_width}")
+    resolve_settings(args, "oracle")
     try:
         dataset = open_dataset(args.dataset, args.root, args.split)
         store = RegionsStore(args.regions)

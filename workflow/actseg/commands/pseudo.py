@@ -2,7 +2,7 @@
 
 Runs round t's stage-1 model over every train image that has a labelled region (batched,
 bf16 autocast on CUDA), turns its logits into `q = softmax(s)` at temperature 1 (the
-reference quirk of method.md §6: tau is NOT applied here), labels each image with
+reference quirk of docs/method.md §6: tau is NOT applied here), labels each image with
 `actseg.pseudo` (prototype localisation + expansion, or a naive baseline), and writes the
 maps through `stores.PseudoWriter` (atomic). The quality CSV compares the maps with the
 ground truth of those images: one row with coverage, accuracy and per-class precision and
@@ -17,11 +17,14 @@ import logging
 
 import numpy as np
 
+from actseg import schema
 from actseg.cli import CommandError
-from actseg.commands import add_inference_arguments
-from actseg.pseudo import METHODS, RULES, pseudo_label_image, quality_confusion, quality_row
-from actseg.stores import (LABELLINGS, LabelState, OracleTable, PseudoWriter, RegionsStore,
-                           StoreError, multihot_to_bool, read_labels, read_oracle)
+from actseg.commands.options import add_inference_arguments, resolve_settings, set_threads
+from actseg.commands.round_inputs import (check_store_shapes, load_round_model,
+                                          open_train_split)
+from actseg.pseudo import pseudo_label_image, quality_confusion, quality_row
+from actseg.stores import (LabelState, PseudoWriter, RegionsStore, StoreError, multihot_to_bool,
+                           read_labels, read_oracle)
 
 log = logging.getLogger(__name__)
 
@@ -29,44 +32,32 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--round", type=int, required=True, help="round t (1-based)")
     parser.add_argument("--model", required=True, help="round{t}/stage1.pt")
-    parser.add_argument("--dataset", required=True, help="synthetic | cityscapes | voc")
-    parser.add_argument("--root", required=True, help="dataset root folder")
     parser.add_argument("--regions", required=True, help="regions.h5 of the train split")
     parser.add_argument("--oracle", required=True, help="oracle.h5 of those regions")
     parser.add_argument("--labels", required=True, help="round{t}/labels.h5")
-    parser.add_argument("--labelling", required=True, choices=LABELLINGS,
-                        help="dominant labels give one prototype per region (Dom+Expand)")
-    parser.add_argument("--method", required=True, choices=METHODS,
-                        help="prototype (method.md §6), naive (argmax over the region's "
-                             "classes) or naive_all (argmax over all classes, the reference)")
-    parser.add_argument("--no-expand", dest="expand", action="store_false",
-                        help="label only the labelled regions (prototype method)")
-    parser.add_argument("--rule", default="reference", choices=RULES,
-                        help="expansion acceptance and overlap rule (prototype method)")
-    add_inference_arguments(parser, batch_size=4,
-                            batch_help="inference batch size (full-resolution features: keep "
-                                       "it small for large images)")
     parser.add_argument("--out", required=True, help="round{t}/pseudo.h5 to write")
     parser.add_argument("--quality-csv", required=True, help="round{t}/pseudo_quality.csv")
+    add_inference_arguments(parser, "pseudo")
 
 
 def run(args: argparse.Namespace) -> None:
+    resolve_settings(args, "pseudo", args.round)
+    if args.rule is None:  # not a setting without expansion; recorded as the default
+        args.rule = schema.default("pseudo.rule")
     if args.round < 1:
         raise CommandError(f"--round must be >= 1, got {args.round}")
     if args.batch_size < 1:
         raise CommandError(f"--batch-size must be >= 1, got {args.batch_size}")
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     try:
         regions = RegionsStore(args.regions)
         oracle = read_oracle(args.oracle)
         labels = read_labels(args.labels)
     except StoreError as err:
         raise CommandError(str(err)) from err
-    _check_stores(args, regions, oracle, labels)
-    dataset = _open_train_split(args, regions, oracle)
+    _check_labels(args, labels)
+    check_store_shapes(args, regions, oracle, labels)
+    dataset = open_train_split(args, regions, oracle)
     bits = np.where(labels.labelled, oracle.label_sets(args.labelling), 0).astype(np.uint32)
     image_index = np.flatnonzero((bits != 0).any(1))
     if len(image_index) == 0:
@@ -75,14 +66,7 @@ def run(args: argparse.Namespace) -> None:
     _write_quality(args, confusion, dataset.class_names, len(image_index))
 
 
-def _check_stores(args, regions: RegionsStore, oracle: OracleTable, labels: LabelState) -> None:
-    n, r_max = oracle.multihot.shape
-    if len(regions) != n or regions.r_max > r_max:
-        raise CommandError(f"{args.regions} ({len(regions)} images, R_max {regions.r_max}) does "
-                           f"not match {args.oracle} ({n} images, R_max {r_max})")
-    if labels.labelled_round.shape != (n, r_max):
-        raise CommandError(f"{args.labels}: labelled_round has shape "
-                           f"{labels.labelled_round.shape}, but {args.oracle} has {(n, r_max)}")
+def _check_labels(args, labels: LabelState) -> None:
     if labels.round != args.round:
         raise CommandError(f"{args.labels}: holds round {labels.round}, but --round is "
                            f"{args.round}")
@@ -91,34 +75,8 @@ def _check_stores(args, regions: RegionsStore, oracle: OracleTable, labels: Labe
                            f"--labelling is {args.labelling!r}")
 
 
-def _open_train_split(args, regions: RegionsStore, oracle: OracleTable):
-    from actseg.datasets import DatasetError, open_dataset
-
-    try:
-        dataset = open_dataset(args.dataset, args.root, "train")
-    except DatasetError as err:
-        raise CommandError(str(err)) from err
-    if list(dataset.image_ids) != list(regions.image_ids):
-        raise CommandError(f"{args.regions} was cut from other images than the train split of "
-                           f"{args.root} ({len(regions.image_ids)} vs {len(dataset)} images)")
-    if dataset.num_classes != oracle.num_classes:
-        raise CommandError(f"{args.oracle} has {oracle.num_classes} classes, the dataset "
-                           f"{dataset.num_classes}")
-    return dataset
-
-
 def _load_stage1(args, num_classes: int):
-    from actseg.checkpoint import load_model
-    from actseg.inference import resolve_device
-
-    try:
-        device = resolve_device(args.device)
-        model, meta = load_model(args.model, device)
-    except (OSError, RuntimeError, ValueError, KeyError) as err:
-        raise CommandError(f"{args.model}: cannot load the stage-1 model ({err})") from err
-    if int(meta.get("num_classes", num_classes)) != num_classes:
-        raise CommandError(f"{args.model}: model has {meta['num_classes']} classes, the oracle "
-                           f"{num_classes}")
+    model, meta, device = load_round_model(args.model, args.device, num_classes)
     if meta.get("stage") not in (None, 1):
         log.warning("%s: a stage-%s model; pseudo labels come from stage 1", args.model,
                     meta.get("stage"))
@@ -138,7 +96,7 @@ def _write_pseudo(args, dataset, regions: RegionsStore, num_classes: int, bits: 
              "rule": args.rule, "labelling": args.labelling, "model": str(args.model),
              "num_classes": num_classes, "temperature": 1.0}
     heights, widths = regions.heights[image_index], regions.widths[image_index]
-    model, device = (_load_stage1(args, num_classes) if len(image_index) else (None, None))
+    model, device = _load_stage1(args, num_classes) if len(image_index) else (None, None)
     slot_of = {int(n): slot for slot, n in enumerate(image_index)}
     with PseudoWriter(args.out, image_index, heights, widths, attrs) as writer:
         if not len(image_index):

@@ -8,6 +8,7 @@ import logging
 import numpy as np
 
 from actseg.cli import CommandError
+from actseg.commands.options import add_settings_arguments, resolve_settings
 from actseg.regions import METHODS, RegionError, write_regions
 from actseg.stores import StoreError
 
@@ -15,22 +16,21 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, help="synthetic | cityscapes | voc")
-    parser.add_argument("--root", required=True, help="dataset root folder")
     parser.add_argument("--split", default="train")
-    parser.add_argument("--method", required=True, choices=METHODS)
-    parser.add_argument("--size", required=True, type=int, help="mean region side in px")
-    parser.add_argument("--compactness", type=float, default=10.0, help="SLIC compactness")
     parser.add_argument("--workers", type=int, default=1, help="processes")
     parser.add_argument("--out", required=True, help="regions.h5 to write")
+    add_settings_arguments(parser, "regions")
 
 
 def run(args: argparse.Namespace) -> None:
     from actseg.datasets import DatasetError, open_dataset
 
+    resolve_settings(args, "regions")
+    if args.method not in METHODS:
+        raise CommandError(f"--method must be one of {METHODS}, got {args.method!r}")
     if args.size < 1:
         raise CommandError(f"--size must be a positive number of pixels, got {args.size}")
-    options = {"compactness": args.compactness} if args.method == "slic" else {}
+    options = {"compactness": args.compactness} if args.compactness is not None else {}
     attrs = {"dataset": args.dataset, "split": args.split, "root": str(args.root)}
     try:
         dataset = open_dataset(args.dataset, args.root, args.split)

@@ -1,9 +1,10 @@
 """`actseg select`: score the pool and fill round t's click budget -> round{t}/labels.h5.
 
-Round 1 draws uniform scores from a Generator seeded with (seed, 1). Round t >= 2 ranks the
-still-unlabelled regions with the configured method, scored by round t-1's stage-1 model in
-one batched inference pass over the pool (train images that still have an unlabelled region);
-`--method random` needs no model in any round.
+Round 1 draws uniform scores from a Generator seeded with (seed, 1) (the settings map makes
+its method random: actseg.experiments.jobs). Round t >= 2 ranks the still-unlabelled regions
+with the configured method, scored by round t-1's stage-1 model in one batched inference pass
+over the pool (train images that still have an unlabelled region); `--method random` needs no
+model in any round.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import logging
 
 import numpy as np
 
-from actseg.acquire import METHODS, PoolScorer, random_scores
+from actseg import schema
+from actseg.acquire import PoolScorer, random_scores
 from actseg.budget import advance, empty_state, fill_budget, round_seed
 from actseg.cli import CommandError
-from actseg.commands import add_inference_arguments
-from actseg.stores import (LABELLINGS, LabelState, OracleTable, RegionsStore, StoreError,
-                           multihot_to_bool, read_labels, read_oracle, write_labels)
+from actseg.commands.options import add_inference_arguments, resolve_settings, set_threads
+from actseg.commands.round_inputs import load_round_model, open_train_split
+from actseg.stores import (LabelState, OracleTable, RegionsStore, StoreError, multihot_to_bool,
+                           read_labels, read_oracle, write_labels)
 
 log = logging.getLogger(__name__)
 
@@ -27,42 +30,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--round", type=int, required=True, help="round t (1-based)")
     parser.add_argument("--regions", required=True, help="regions.h5 of the train split")
     parser.add_argument("--oracle", required=True, help="oracle.h5 of those regions")
-    parser.add_argument("--labelling", required=True, choices=LABELLINGS)
-    parser.add_argument("--method", required=True, choices=METHODS,
-                        help="acquisition of rounds >= 2 (round 1 is always random)")
-    parser.add_argument("--budget", type=int, required=True, help="clicks per round")
-    parser.add_argument("--kappa", type=float, default=6.0, help="PixBal class weight kappa")
-    parser.add_argument("--no-ban-undefined", dest="ban_undefined", action="store_false",
-                        help="do not ban regions whose majority prediction is undefined")
-    parser.add_argument("--seed", type=int, default=0, help="experiment seed")
-    parser.add_argument("--dataset", required=True, help="synthetic | cityscapes | voc")
-    parser.add_argument("--root", required=True, help="dataset root folder")
     parser.add_argument("--previous", help="round{t-1}/labels.h5 (required for t >= 2)")
     parser.add_argument("--model", help="round{t-1}/stage1.pt (required for t >= 2)")
-    add_inference_arguments(parser, batch_size=8)
     parser.add_argument("--out", required=True, help="round{t}/labels.h5 to write")
+    add_inference_arguments(parser, "select")
 
 
 def run(args: argparse.Namespace) -> None:
+    resolve_settings(args, "select", args.round)
     _check_args(args)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     try:
         oracle = read_oracle(args.oracle)
         regions = RegionsStore(args.regions)
         previous = _previous_state(args, oracle)
     except StoreError as err:
         raise CommandError(str(err)) from err
-    _check_regions(args, regions, oracle)
-    dataset = _open_train_split(args, regions)
-    if len(dataset.class_names) != oracle.num_classes:
-        raise CommandError(f"{args.oracle} has {oracle.num_classes} classes, the {args.dataset} "
-                           f"dataset {len(dataset.class_names)}")
+    dataset = open_train_split(args, regions, oracle)
     cost = oracle.cost(args.labelling)
     candidates = (cost > 0) & ~previous.labelled
-    method = "random" if args.round == 1 else args.method
+    method = args.method
     if method == "random":
         scores, tau = random_scores(candidates, round_seed(args.seed, args.round)), None
     else:
@@ -71,7 +58,7 @@ def run(args: argparse.Namespace) -> None:
     selected = fill_budget(scores, cost, previous.labelled, args.budget)
     state = advance(previous, selected, cost, scores, method, attrs={
         "budget": args.budget, "kappa": args.kappa, "seed": args.seed,
-        "ban_undefined": bool(args.ban_undefined), "configured_method": args.method,
+        "ban_undefined": args.ban_undefined, "configured_method": args.method,
         "model": args.model if method != "random" else None,
         "tau": tau})
     write_labels(args.out, state)
@@ -116,49 +103,22 @@ def _previous_state(args: argparse.Namespace, oracle: OracleTable) -> LabelState
     return state
 
 
-def _check_regions(args: argparse.Namespace, regions: RegionsStore, oracle: OracleTable) -> None:
-    n, r_max = oracle.multihot.shape
-    if len(regions) != n or regions.r_max > r_max:
-        raise CommandError(f"{args.regions} ({len(regions)} images, R_max {regions.r_max}) does "
-                           f"not match {args.oracle} ({n} images, R_max {r_max})")
-
-
-def _open_train_split(args: argparse.Namespace, regions: RegionsStore):
-    from actseg.datasets import DatasetError, open_dataset
-
-    try:
-        dataset = open_dataset(args.dataset, args.root, "train")
-    except DatasetError as err:
-        raise CommandError(str(err)) from err
-    if list(dataset.image_ids) != list(regions.image_ids):
-        raise CommandError(f"{args.regions} was cut from other images than the train split of "
-                           f"{args.root} ({len(regions.image_ids)} vs {len(dataset)} images)")
-    return dataset
-
-
 def _model_scores(args, dataset, regions: RegionsStore, candidates: np.ndarray, method: str,
                   num_classes: int) -> tuple[np.ndarray, float]:
     """(scores, tau): the pool scored by round t-1's stage-1 model at the model's tau;
     -inf for regions that are not candidates."""
     import torch
 
-    from actseg.checkpoint import load_model
-    from actseg.inference import predict, resolve_device
+    from actseg.inference import predict
 
-    try:
-        device = resolve_device(args.device)
-        model, meta = load_model(args.model, device)
-    except (OSError, RuntimeError, ValueError, KeyError) as err:
-        raise CommandError(f"{args.model}: cannot load the stage-1 model ({err})") from err
-    if int(meta.get("num_classes", -1)) != num_classes:
-        raise CommandError(f"{args.model}: model has {meta.get('num_classes')} classes, "
-                           f"{args.oracle} has {num_classes}")
-    tau = float(meta.get("tau", 0.1))
+    model, meta, device = load_round_model(args.model, args.device, num_classes)
+    tau = float(meta.get("tau", schema.default("model.tau")))
     pool = np.flatnonzero(candidates.any(axis=1))
-    log.info("scoring %d pool images with %s (tau %.3g, kappa %.3g, ban undefined %s)",
+    log.info("scoring %d pool images with %s (tau %.3g, kappa %s, ban undefined %s)",
              len(pool), method, tau, args.kappa, args.ban_undefined)
-    scorer = PoolScorer(method, len(regions), candidates.shape[1], num_classes + 1,
-                        tau=tau, kappa=args.kappa, ban_undefined=args.ban_undefined)
+    kappa = {} if args.kappa is None else {"kappa": args.kappa}  # pixbal only
+    scorer = PoolScorer(method, len(regions), candidates.shape[1], num_classes + 1, tau=tau,
+                        ban_undefined=args.ban_undefined, **kappa)
     for indices, logits, _ in predict(model, dataset, pool, args.batch_size, device, amp=args.amp,
                                       desc=f"select round {args.round}"):
         maps = [regions.region_map(i) for i in indices]

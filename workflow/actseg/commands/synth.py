@@ -6,24 +6,22 @@ import argparse
 import logging
 
 from actseg.cli import CommandError
+from actseg.commands.options import add_settings_arguments, resolve_settings
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from actseg.datasets.synth_render import Difficulty
+    from actseg.synth.render import Difficulty
 
     defaults = Difficulty()
     parser.add_argument("--out", required=True, help="dataset root to create")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-train", type=int, default=300, help="training images")
-    parser.add_argument("--n-val", type=int, default=100, help="validation images")
-    parser.add_argument("--height", type=int, default=128)
-    parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--workers", type=int, default=1, help="parallel processes")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing folder holding something else")
-    knobs = parser.add_argument_group("difficulty (defaults suit the default experiment)")
+    add_settings_arguments(parser, "synth")
+    knobs = parser.add_argument_group("difficulty (generator constants, not in the config; "
+                                      "the defaults suit the default experiment)")
     knobs.add_argument("--noise", type=float, default=defaults.noise,
                        help="sensor noise std as a fraction of full scale")
     knobs.add_argument("--blur", type=float, default=defaults.blur, help="blur sigma in px")
@@ -39,9 +37,10 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from actseg.datasets import DatasetError
-    from actseg.datasets.synth_render import Difficulty
-    from actseg.datasets.synthetic import generate
+    from actseg.synth.render import Difficulty
+    from actseg.synth import generate
 
+    resolve_settings(args, "synth")
     if args.workers < 1:
         raise CommandError(f"--workers must be >= 1, got {args.workers}")
     difficulty = Difficulty(noise=args.noise, blur=args.blur, texture=args.texture,

@@ -7,23 +7,21 @@ import argparse
 import logging
 
 from actseg.cli import CommandError
+from actseg.commands.options import (add_settings_arguments, add_threads_argument,
+                                     resolve_settings, set_threads)
 
 log = logging.getLogger(__name__)
 
-SWITCH = ("auto", "on", "off")
 STAGES = {0: "fully supervised (pixel ground truth)", 1: "partial labels",
           2: "pseudo labels"}
-# Arguments that never change the numbers: a resume file stays valid when only these differ.
-_RUN_KEY_SKIP = {"out", "log_csv", "device", "threads", "num_workers", "checkpoint_every",
-                 "log_every", "verbose"}
+INPUTS = ("regions", "oracle", "labels", "init_classifier", "pseudo")  # part of the run key
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("data")
     g.add_argument("--stage", type=int, required=True, choices=sorted(STAGES),
-                   help="1 = partial labels, 2 = pseudo labels, 0 = fully supervised bound")
-    g.add_argument("--dataset", required=True, help="synthetic | cityscapes | voc")
-    g.add_argument("--root", required=True, help="dataset root folder")
+                   help="1 = partial labels, 2 = pseudo labels, 0 = fully supervised bound "
+                        "(trained with stage 2's settings)")
     g.add_argument("--round", type=int, default=None, help="round (recorded in the checkpoint)")
     g.add_argument("--out", required=True, help="checkpoint to write (.pt)")
     g.add_argument("--log-csv", required=True, help="training log CSV to write")
@@ -32,11 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--regions", help="regions.h5")
     g.add_argument("--oracle", help="oracle.h5")
     g.add_argument("--labels", help="round{T}/labels.h5")
-    g.add_argument("--labelling", choices=("multiclass", "dominant"), default="multiclass")
-    g.add_argument("--loss", choices=("mp_pp", "infimum", "rc", "dominant"), default="mp_pp")
-    g.add_argument("--lambda-ce", type=float, default=16.0)
-    g.add_argument("--lambda-mp", type=float, default=8.0)
-    g.add_argument("--lambda-pp", type=float, default=1.0)
     g.add_argument("--init-classifier", metavar="CKPT",
                    help="keep_classifier: copy the cosine classifier of round T-1's stage-1 "
                         "checkpoint into the fresh model")
@@ -44,39 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("stage 2")
     g.add_argument("--pseudo", help="round{T}/pseudo.h5")
 
-    g = parser.add_argument_group("model")
-    g.add_argument("--backbone", default="small")
-    g.add_argument("--output-stride", type=int, default=16, choices=(8, 16))
-    g.add_argument("--aspp-rates", type=int, nargs="+", default=[6, 12, 18])
-    g.add_argument("--stem", default="deep", choices=("deep", "standard"),
-                   help="deep: three 3x3 convs (the paper); standard: torchvision's 7x7, "
-                        "which torchvision ResNet ImageNet state dicts load into")
-    g.add_argument("--pretrained", default=None, help="local ImageNet state dict")
-    g.add_argument("--tau", type=float, default=0.1, help="softmax temperature")
-
-    g = parser.add_argument_group("optimisation")
-    g.add_argument("--iterations", type=int, required=True)
-    g.add_argument("--batch-size", type=int, required=True)
-    g.add_argument("--lr", type=float, required=True, help="backbone learning rate")
-    g.add_argument("--head-lr-mult", type=float, default=10.0)
-    g.add_argument("--weight-decay", type=float, default=1e-5)
-    g.add_argument("--poly-power", type=float, default=0.9)
-    g.add_argument("--min-lr", type=float, default=1e-6)
-    g.add_argument("--crop-size", type=int, nargs=2, required=True, metavar=("H", "W"))
-    g.add_argument("--scale-range", type=float, nargs=2, default=[0.5, 2.0],
-                   metavar=("S0", "S1"))
-    g.add_argument("--seed", type=int, default=0)
-
-    g = parser.add_argument_group("execution")
-    g.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
-    g.add_argument("--checkpoint-every", type=int, default=100,
-                   help="iterations between resume checkpoints (<out>.resume.pt)")
-    g.add_argument("--log-every", type=int, default=10, help="iterations per log CSV row")
-    g.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
-    g.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    g.add_argument("--amp", choices=SWITCH, default="auto", help="bf16 autocast (auto: CUDA)")
-    g.add_argument("--channels-last", choices=SWITCH, default="auto",
-                   help="channels_last memory format (auto: CUDA)")
+    add_settings_arguments(parser, "train_stage1", "train_stage2")
+    add_threads_argument(parser)
 
 
 def _require(args, names: list[str]) -> None:
@@ -125,14 +87,16 @@ def run(args: argparse.Namespace) -> None:
     import torch
 
     from actseg.datasets import DatasetError, open_dataset
+    from actseg.experiments.jobs import JOBS, split_run, train_job
     from actseg.model import PretrainedWeightsError, build_model
     from actseg.stores import StoreError
     from actseg.train import NonFiniteLossError, TrainSettings, copy_classifier, train
     from actseg.transforms import TrainAugment
 
+    job = train_job(args.stage)
+    results, _ = split_run(JOBS[job], resolve_settings(args, job))
     _check_numbers(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     settings = TrainSettings(
         iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
         head_lr_mult=args.head_lr_mult, weight_decay=args.weight_decay,
@@ -141,7 +105,7 @@ def run(args: argparse.Namespace) -> None:
         log_every=args.log_every, device=args.device, amp=args.amp,
         channels_last=args.channels_last)
     augment = TrainAugment(tuple(args.crop_size), tuple(args.scale_range))
-    arg_dict = {k: v for k, v in vars(args).items() if v is not None}
+    inputs = {name: getattr(args, name) for name in INPUTS if getattr(args, name)}
     try:
         dataset = open_dataset(args.dataset, args.root, "train")
         trainset, objective = build_trainset(args, dataset, augment)
@@ -152,13 +116,13 @@ def run(args: argparse.Namespace) -> None:
             copy_classifier(model, args.init_classifier)
         meta = {"backbone": args.backbone, "num_classes": dataset.num_classes,
                 "output_stride": args.output_stride, "aspp_rates": list(args.aspp_rates),
-                "stem": args.stem,
-                "tau": args.tau, "stage": args.stage, "round": args.round,
-                "class_names": list(dataset.class_names), "args": arg_dict}
+                "stem": args.stem, "tau": args.tau, "stage": args.stage, "round": args.round,
+                "class_names": list(dataset.class_names), "settings": results,
+                "inputs": inputs}
         log.info("stage %d (%s): %d training images, %d iterations of batch %d",
                  args.stage, STAGES[args.stage], len(trainset), args.iterations,
                  args.batch_size)
-        run_key = {k: v for k, v in arg_dict.items() if k not in _RUN_KEY_SKIP}
+        run_key = {**results, **inputs, "stage": args.stage, "round": args.round}
         train(model, trainset, objective, settings, args.out, args.log_csv, meta, run_key)
     except (DatasetError, StoreError, PretrainedWeightsError, NonFiniteLossError,
             ValueError) as err:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from actseg.datasets.cityscapes import LABEL_IDS
-from actseg.datasets.synth_draw import (
+from actseg.synth.draw import (
     GROUND,
     LEFT_FACADE,
     RIGHT_FACADE,
@@ -25,7 +25,7 @@ from actseg.datasets.synth_draw import (
     polygon,
     rect,
 )
-from actseg.datasets import synth_objects as objects
+from actseg.synth import objects
 
 LABEL_OUT_OF_ROI = LABEL_IDS["out of roi"]
 RARE_FORCED = ("train", "motorcycle", "rider", "bus", "truck", "traffic light", "wall",

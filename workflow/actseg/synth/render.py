@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from actseg.datasets.synth_draw import GROUND, IMAGE, LEFT_FACADE, RIGHT_FACADE, Canvas
+from actseg.synth.draw import GROUND, IMAGE, LEFT_FACADE, RIGHT_FACADE, Canvas
 
 FIELDS = ("grain", "blotch", "cloud", "stripe_a", "stripe_b", "grid", "gradient")
 

@@ -4,7 +4,7 @@ A street seen from a car. The camera is 1 unit above a flat ground plane, looks 
 street and has focal length `f` px; a point at lateral offset `u`, height `Y` and depth `Z`
 appears at x = x_v + f·u/Z, y = y_h + f·(1 - Y)/Z, so `s = f/Z` is the pixel size of one
 unit at that depth. Every painted part records a Cityscapes label id, a material name
-(colour and texture family, see synth_render) and the surface whose coordinates its texture
+(colour and texture family, see actseg.synth.render) and the surface whose coordinates its texture
 follows; later paint occludes earlier paint. Shapes come from coordinate grids or
 skimage.draw, never from loops over pixels.
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from actseg.datasets.synth_draw import Canvas, Placement
+from actseg.synth.draw import Canvas, Placement
 
 
 def car(canvas: Canvas, at: Placement, rng: np.random.Generator) -> None:

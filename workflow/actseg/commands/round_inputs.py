@@ -1,0 +1,60 @@
+"""The inputs of a round's inference commands (select, pseudo, evaluate), checked one way:
+the train split against the region and oracle stores, the stores against each other, and a
+stage-1 model against the class count. Errors are CommandErrors naming the files."""
+
+from __future__ import annotations
+
+from actseg.cli import CommandError
+from actseg.stores import LabelState, OracleTable, RegionsStore
+
+
+def open_dataset_split(kind: str, root: str, split: str):
+    from actseg.datasets import DatasetError, open_dataset
+
+    try:
+        return open_dataset(kind, root, split)
+    except DatasetError as err:
+        raise CommandError(str(err)) from err
+
+
+def open_train_split(args, regions: RegionsStore, oracle: OracleTable):
+    """The train split of `args.dataset` at `args.root`, checked against the stores."""
+    check_store_shapes(args, regions, oracle)
+    dataset = open_dataset_split(args.dataset, args.root, "train")
+    if list(dataset.image_ids) != list(regions.image_ids):
+        raise CommandError(f"{args.regions} was cut from other images than the train split of "
+                           f"{args.root} ({len(regions.image_ids)} vs {len(dataset)} images)")
+    if dataset.num_classes != oracle.num_classes:
+        raise CommandError(f"{args.oracle} has {oracle.num_classes} classes, the {args.dataset} "
+                           f"dataset {dataset.num_classes}")
+    return dataset
+
+
+def check_store_shapes(args, regions: RegionsStore, oracle: OracleTable,
+                       labels: LabelState | None = None) -> None:
+    """regions.h5, oracle.h5 (and labels.h5) describe the same (N, R_max) regions."""
+    n, r_max = oracle.multihot.shape
+    if len(regions) != n or regions.r_max > r_max:
+        raise CommandError(f"{args.regions} ({len(regions)} images, R_max {regions.r_max}) does "
+                           f"not match {args.oracle} ({n} images, R_max {r_max})")
+    if labels is not None and labels.labelled_round.shape != (n, r_max):
+        raise CommandError(f"{args.labels}: labelled_round has shape "
+                           f"{labels.labelled_round.shape}, but {args.oracle} has {(n, r_max)}")
+
+
+def load_round_model(path, device: str, num_classes: int):
+    """(model, meta, device) of a checkpoint whose classifier scores `num_classes` real
+    classes plus the undefined one (the one class-count rule: the weights decide)."""
+    from actseg.checkpoint import load_model
+    from actseg.inference import resolve_device
+
+    try:
+        device = resolve_device(device)
+        model, meta = load_model(path, device)
+    except (OSError, RuntimeError, ValueError, KeyError) as err:
+        raise CommandError(f"{path}: cannot load the model ({err})") from err
+    outputs = model.classifier.weight.shape[0]
+    if outputs != num_classes + 1:
+        raise CommandError(f"{path}: model has {outputs} outputs, the data {num_classes} "
+                           "classes (+1 undefined)")
+    return model, meta, device

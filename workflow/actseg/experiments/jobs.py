@@ -1,0 +1,233 @@
+"""For each rule (job kind), the exact settings that change its output, and its inputs.
+
+A job's settings are a flat dict {option: value}: the option is the command's argument
+name, the value comes from one config key (`Job.keys`) and then passes the job's domain
+rules, which drop what the job does not read and derive what the method dictates. The
+domain rules live here once:
+
+- round 1 selects at random, so it reads no acquisition settings;
+- kappa matters to pixbal only, ban_undefined to the model-scored methods;
+- dominant labels train stage 1 with the dominant-class loss (so no lambda_mp / lambda_pp);
+- lambda_pp exists in mp_pp only; the expansion rule matters only when expanding;
+- compactness matters to SLIC only.
+
+Run settings (`x-run-setting` in the schema) are split off (`split_run`): Snakemake passes
+them as plain options outside its rerun trigger. Snakemake renders each job's settings as
+JSON (`settings_json`); the CLI resolves `--config my.yaml` or `--settings JSON` through
+the same `resolve`, so a job run by hand computes the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from dataclasses import dataclass, field
+from typing import Callable
+
+from actseg import schema
+from actseg.experiments import paths
+
+Rules = Callable[[dict, "int | None"], dict]
+
+
+@dataclass(frozen=True)
+class Job:
+    """The settings of one job kind: option -> config key, then the domain rules."""
+
+    keys: dict[str, str]
+    rules: tuple[Rules, ...] = field(default=())
+
+
+def resolve(job: Job, values: dict, round_: int | None = None) -> dict:
+    """`values` (option -> value, as typed by the schema) after the job's domain rules."""
+    values = {option: schema.coerce(job.keys[option], value)
+              for option, value in values.items() if option in job.keys}
+    for rule in job.rules:
+        values = rule(values, round_)
+    return values
+
+
+def from_config(job: Job, cfg: dict, round_: int | None = None) -> dict:
+    """The job's settings and run settings in experiment config `cfg` (defaults filled)."""
+    return resolve(job, {option: schema.lookup(cfg, key) for option, key in job.keys.items()},
+                   round_)
+
+
+def split_run(job: Job, values: dict) -> tuple[dict, dict]:
+    """(settings that change the output, run settings)."""
+    run = {k: v for k, v in values.items() if schema.is_run_setting(job.keys[k])}
+    return {k: v for k, v in values.items() if k not in run}, run
+
+
+def settings_json(settings: dict) -> str:
+    """The one form in which a job receives its settings (and Snakemake compares them)."""
+    return json.dumps(settings, sort_keys=True)
+
+
+def render_options(values: dict) -> str:
+    """{option: value} as command-line options for a shell: `--name value` (quoted), a list
+    as several values, True / False as `--name` / `--no-name`, None left out."""
+    words = []
+    for option, value in values.items():
+        flag = f"--{option.replace('_', '-')}"
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            words.append(flag if value else f"--no-{flag[2:]}")
+            continue
+        values_ = value if isinstance(value, (list, tuple)) else [value]
+        words += [flag, *(shlex.quote(str(v)) for v in values_)]
+    return " ".join(words)
+
+
+def render_repeated(option: str, values: list) -> str:
+    """`--option v1 --option v2 ...` for an option given once per value."""
+    return " ".join(render_options({option: value}) for value in values)
+
+
+# --------------------------------------------------------------------------- domain rules
+
+
+def _without(values: dict, *options: str) -> dict:
+    return {k: v for k, v in values.items() if k not in options}
+
+
+def normalised_root(values, round_):
+    return {**values, "root": os.path.normpath(values["root"])}
+
+
+def compactness_for_slic(values, round_):
+    return values if values.get("method") == "slic" else _without(values, "compactness")
+
+
+def uses_model_scores(method: str, round_: int) -> bool:
+    """Round 1 is random; later rounds score the pool with a model unless method random."""
+    return round_ >= 2 and method != "random"
+
+
+def round_one_is_random(values, round_):
+    """Round 1 draws at random and reads no acquisition setting, so changing one reruns
+    from round 2 on; kappa matters to pixbal only, the others to the scored methods."""
+    method = values["method"] if round_ >= 2 else "random"
+    values = {**values, "method": method}
+    if not uses_model_scores(method, round_):
+        values = _without(values, "ban_undefined", "amp")
+    if method != "pixbal" or not uses_model_scores(method, round_):
+        values = _without(values, "kappa")
+    return values
+
+
+def dominant_labels_dominant_loss(values, round_):
+    """Dominant labels train with plain CE of the dominant class (lambda_ce); lambda_mp
+    weighs the multi-class term, lambda_pp exists in mp_pp only."""
+    loss = "dominant" if values.get("labelling") == "dominant" else values["loss"]
+    values = {**values, "loss": loss}
+    if loss == "dominant":
+        values = _without(values, "lambda_mp")
+    if loss != "mp_pp":
+        values = _without(values, "lambda_pp")
+    return values
+
+
+def rule_only_when_expanding(values, round_):
+    """The overlap rule decides between expanded labels only."""
+    return values if values["expand"] else _without(values, "rule")
+
+
+# -------------------------------------------------------------------------------- the map
+
+DATA = {"dataset": "dataset.kind", "root": "dataset.root"}
+MODEL = {"backbone": "model.backbone", "stem": "model.stem",
+         "output_stride": "model.output_stride", "aspp_rates": "model.aspp_rates",
+         "pretrained": "model.pretrained", "tau": "model.tau"}
+TRAIN_RUN = {"num_workers": "train.num_workers", "checkpoint_every": "train.checkpoint_every",
+             "log_every": "train.log_every", "channels_last": "train.channels_last",
+             "device": "device"}
+
+
+def optimisation(stage: int) -> dict[str, str]:
+    """Settings of the training loop shared by both stages, plus the stage's own."""
+    return {"iterations": f"stage{stage}.iterations", "batch_size": "train.batch_size",
+            "lr": f"stage{stage}.lr", "head_lr_mult": "train.head_lr_mult",
+            "weight_decay": "train.weight_decay", "poly_power": "train.poly_power",
+            "min_lr": "train.min_lr", "crop_size": "train.crop_size",
+            "scale_range": "train.scale_range", "seed": "seed", "amp": "train.amp"}
+
+
+def inference(batch_key: str) -> dict[str, str]:
+    return {"batch_size": batch_key, "device": "device", "amp": "train.amp"}
+
+
+JOBS = {
+    "synth": Job({"seed": "dataset.synthetic.seed", "n_train": "dataset.synthetic.n_train",
+                  "n_val": "dataset.synthetic.n_val", "height": "dataset.synthetic.height",
+                  "width": "dataset.synthetic.width"}),
+    "regions": Job({**DATA, "method": "regions.method", "size": "regions.size",
+                    "compactness": "regions.compactness"},
+                   (normalised_root, compactness_for_slic)),
+    "oracle": Job({**DATA, "trim_width": "regions.trim_width"}, (normalised_root,)),
+    "select": Job({**DATA, "labelling": "labelling", "method": "acquisition.method",
+                   "budget": "budget", "seed": "seed", "kappa": "acquisition.kappa",
+                   "ban_undefined": "acquisition.ban_undefined",
+                   **inference("acquisition.batch_size")},
+                  (normalised_root, round_one_is_random)),
+    "train_stage1": Job({**DATA, **MODEL, **optimisation(1), **TRAIN_RUN,
+                         "labelling": "labelling", "loss": "stage1.loss",
+                         "lambda_ce": "stage1.lambda_ce", "lambda_mp": "stage1.lambda_mp",
+                         "lambda_pp": "stage1.lambda_pp"},
+                        (normalised_root, dominant_labels_dominant_loss)),
+    "train_stage2": Job({**DATA, **MODEL, **optimisation(2), **TRAIN_RUN}, (normalised_root,)),
+    "evaluate": Job({**DATA, **inference("evaluate.batch_size")}, (normalised_root,)),
+    "pseudo": Job({**DATA, "labelling": "labelling", "method": "pseudo.method",
+                   "expand": "pseudo.expand", "rule": "pseudo.rule",
+                   **inference("pseudo.batch_size")},
+                  (normalised_root, rule_only_when_expanding)),
+    "qualitative": Job({**DATA, "device": "device"}, (normalised_root,)),
+}
+# The fully supervised bound (`actseg train --stage 0`) trains like stage 2, on pixel labels.
+JOBS["train_stage0"] = JOBS["train_stage2"]
+
+
+def train_job(stage: int) -> str:
+    return f"train_stage{stage}"
+
+
+# ------------------------------------------------------------------------------- inputs
+
+
+def select_inputs(cfg: dict, exp: str, round_: int) -> dict:
+    """Round t >= 2 extends round t-1's labels; a scored method reads its stage-1 model."""
+    inputs = {"regions": paths.regions_path(cfg, "regions"),
+              "oracle": paths.regions_path(cfg, "oracle"), "data": paths.dataset_inputs(cfg)}
+    if round_ >= 2:
+        inputs["previous"] = paths.round_path(exp, round_ - 1, "labels.h5")
+    if uses_model_scores(cfg["acquisition"]["method"], round_):
+        inputs["model"] = paths.round_path(exp, round_ - 1, "stage1.pt")
+    return inputs
+
+
+def stage1_inputs(cfg: dict, exp: str, round_: int) -> dict:
+    """keep_classifier: round t >= 2 starts from round t-1's stage-1 classifier."""
+    inputs = {"regions": paths.regions_path(cfg, "regions"),
+              "oracle": paths.regions_path(cfg, "oracle"),
+              "labels": paths.round_path(exp, round_, "labels.h5"),
+              "data": paths.dataset_inputs(cfg), "pretrained": pretrained_inputs(cfg)}
+    if cfg["stage1"]["keep_classifier"] and round_ >= 2:
+        inputs["init_classifier"] = paths.round_path(exp, round_ - 1, "stage1.pt")
+    return inputs
+
+
+def stage2_evaluate_inputs(exp: str, round_: int) -> dict:
+    """miou.csv of round t extends round t-1's curve with round t's two rows."""
+    inputs = {"model": paths.round_path(exp, round_, "stage2.pt"),
+              "labels": paths.round_path(exp, round_, "labels.h5"),
+              "stage1_csv": paths.round_path(exp, round_, "stage1_miou.csv")}
+    if round_ >= 2:
+        inputs["previous"] = paths.round_path(exp, round_ - 1, "miou.csv")
+    return inputs
+
+
+def pretrained_inputs(cfg: dict) -> list[str]:
+    pretrained = cfg["model"]["pretrained"]
+    return [pretrained] if pretrained else []

@@ -1,0 +1,82 @@
+"""The path registry: where each experiment's files live (README.md, "Outputs").
+
+    results/{exp}round{t}/...        one experiment; {exp} is "" for the default experiment
+                                     and "studies/{study}/{variant}/seed{seed}/" for a variant
+    results/regions/{dataset}-{method}{size}/{regions,oracle}.h5   shared by experiments
+    results/logs/..., results/benchmarks/...   mirror the output paths
+
+A dataset is named by the folder name of its root, a region set by dataset, method and size;
+two experiments sharing a name must agree on what it holds (`Experiments.registry`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from actseg.datasets.synthetic import MANIFEST
+
+DATASET_LAYOUT = {
+    "cityscapes": ("leftImg8bit/train", "leftImg8bit/val", "gtFine/train", "gtFine/val"),
+    "voc": ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"),
+}
+ROUND_FILES = ("labels.h5", "stage1.pt", "stage1_log.csv", "stage1_miou.csv", "pseudo.h5",
+               "pseudo_quality.csv", "stage2.pt", "stage2_log.csv", "miou.csv", "miou.png")
+
+
+def dataset_root(cfg: dict) -> str:
+    return os.path.normpath(cfg["dataset"]["root"])
+
+
+def dataset_name(cfg: dict) -> str:
+    """The dataset's name in shared paths: the folder name of its root."""
+    return Path(dataset_root(cfg)).name
+
+
+def dataset_identity(cfg: dict) -> dict:
+    data = cfg["dataset"]
+    synthetic = data["synthetic"] if data["kind"] == "synthetic" else None
+    return {"kind": data["kind"], "root": dataset_root(cfg), "synthetic": synthetic}
+
+
+def dataset_inputs(cfg: dict) -> list[str]:
+    """Files that jobs reading the dataset wait for: the manifest of a generated city."""
+    if cfg["dataset"]["kind"] == "synthetic":
+        return [synthetic_manifest(cfg)]
+    return []
+
+
+def synthetic_manifest(cfg: dict) -> str:
+    return f"{dataset_root(cfg)}/{MANIFEST}"  # written last: the generated city is complete
+
+
+def regionset_name(cfg: dict) -> str:
+    return f"{dataset_name(cfg)}-{cfg['regions']['method']}{cfg['regions']['size']}"
+
+
+def regionset_identity(cfg: dict) -> dict:
+    regions = dict(cfg["regions"])
+    if regions["method"] != "slic":
+        regions.pop("compactness")  # only SLIC reads it
+    return {"dataset": dataset_identity(cfg), "regions": regions}
+
+
+def regions_path(cfg: dict, store: str) -> str:
+    """results/regions/{dataset}-{method}{size}/{store}.h5 (store: regions | oracle)."""
+    return f"results/regions/{regionset_name(cfg)}/{store}.h5"
+
+
+def round_path(exp: str, round_: int, name: str) -> str:
+    """results/{exp}round{t}/{name}."""
+    return f"results/{exp}round{round_}/{name}"
+
+
+def experiment_targets(exp: str, rounds: int) -> list[str]:
+    """Every per-round file of experiment `exp` through round `rounds`.
+    Asking for all of them (not only the last miou.csv) makes Snakemake rebuild a deleted
+    intermediate file and everything after it: it ignores deleted files that are not
+    requested when the files after them exist (snakemake/snakemake#1978)."""
+    return [round_path(exp, t, name) for t in range(1, rounds + 1) for name in ROUND_FILES]
+
+
+def study_prefix(study: str, variant: str, seed: int) -> str:
+    return f"studies/{study}/{variant}/seed{seed}/"

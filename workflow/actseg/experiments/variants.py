@@ -1,0 +1,152 @@
+"""The experiments of a validated config: the default one and every (study, variant, seed),
+each a full config (the variant's overrides merged over the defaults). Identical settings
+run once: a variant equal to an earlier experiment reads that experiment's files."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+
+import yaml
+
+from actseg.experiments import paths
+
+STUDY_PREFIX = re.compile(r"studies/(?P<study>[^/]+)/(?P<variant>[^/]+)/seed(?P<seed>\d+)/")
+
+
+class UnknownExperiment(KeyError):
+    """A path names a study, variant or region set that the config does not define."""
+
+    def __str__(self):
+        return str(self.args[0])
+
+
+def merge(base: dict, overrides: dict) -> dict:
+    """A deep copy of `base` with `overrides` merged in (nested dicts merged key by key)."""
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def base_config(cfg: dict) -> dict:
+    """The default experiment: the validated config without the studies section."""
+    return {key: value for key, value in cfg.items() if key != "studies"}
+
+
+def settings_key(cfg: dict) -> str:
+    return yaml.safe_dump(cfg, sort_keys=True)
+
+
+class Experiments:
+    """The experiments of one validated config (`validation.validate_config` builds it)."""
+
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self.studies = cfg.get("studies", {})
+
+    @functools.cache
+    def config(self, exp: str) -> dict:
+        """The settings of experiment `exp` ("" = default; "studies/{s}/{v}/seed{n}/" =
+        variant v of study s with seed n). Callers must not modify the result."""
+        if exp == "":
+            return base_config(self.cfg)
+        match = STUDY_PREFIX.fullmatch(exp)
+        if match is None:
+            raise UnknownExperiment(f"results/{exp}: not an experiment path (results/round{{t}}"
+                                    " or results/studies/{study}/{variant}/seed{n}/)")
+        variants = self.study(match["study"], f"results/{exp}")["variants"]
+        if match["variant"] not in variants:
+            raise UnknownExperiment(
+                f"results/{exp}: study {match['study']!r} has no variant {match['variant']!r}"
+                f" (variants: {', '.join(variants)})")
+        cfg = merge(base_config(self.cfg), variants[match["variant"]])
+        cfg["seed"] = int(match["seed"])
+        return cfg
+
+    def study(self, name: str, where: str) -> dict:
+        if name not in self.studies:
+            raise UnknownExperiment(f"{where}: no study {name!r} in the config "
+                                    f"(studies: {', '.join(self.studies) or 'none'})")
+        return self.studies[name]
+
+    @functools.cache
+    def canonical_prefix(self, study: str, variant: str, seed: int) -> str:
+        """The first experiment with the same settings as (study, variant, seed): the
+        default experiment, else the earliest study variant in config order. Figure rules
+        read the curve there, so identical variants run once."""
+        wanted = settings_key(self.config(paths.study_prefix(study, variant, seed)))
+        if settings_key(self.config("")) == wanted:
+            return ""
+        for other, spec in self.studies.items():
+            for name in spec["variants"]:
+                prefix = paths.study_prefix(other, name, seed)
+                if settings_key(self.config(prefix)) == wanted:
+                    return prefix
+        raise AssertionError("unreachable: the variant itself matches")
+
+    def all_configs(self):
+        """(where, config) of the default experiment and every study variant (at its first
+        seed: datasets and region sets do not depend on the seed)."""
+        yield "config", self.config("")
+        for study, spec in self.studies.items():
+            for variant in spec["variants"]:
+                prefix = paths.study_prefix(study, variant, spec["seeds"][0])
+                yield f"studies.{study}.variants.{variant}", self.config(prefix)
+
+    @functools.cache
+    def registry(self) -> dict:
+        """{"datasets": name -> a config using it, "regionsets": name -> a config using it};
+        raises ConfigError when two experiments would share a path but differ in what it
+        holds."""
+        from actseg.experiments.validation import ConfigError
+
+        tables = {"datasets": {}, "regionsets": {}}
+        problems = []
+        for where, cfg in self.all_configs():
+            for table, name, identity in (
+                (tables["datasets"], paths.dataset_name(cfg), paths.dataset_identity(cfg)),
+                (tables["regionsets"], paths.regionset_name(cfg),
+                 paths.regionset_identity(cfg)),
+            ):
+                if name not in table:
+                    table[name] = (identity, cfg, where)
+                elif table[name][0] != identity:
+                    problems.append(
+                        f"{where} and {table[name][2]} share the name {name!r} in results/ "
+                        f"but differ: {table[name][0]} vs {identity} (use another "
+                        "dataset.root folder name, or equal region settings)")
+        if problems:
+            raise ConfigError(problems)
+        return {kind: {name: cfg for name, (_, cfg, _) in table.items()}
+                for kind, table in tables.items()}
+
+    def regionset_config(self, name: str) -> dict:
+        try:
+            return self.registry()["regionsets"][name]
+        except KeyError:
+            raise UnknownExperiment(f"results/regions/{name}: no experiment uses this region "
+                                    "set") from None
+
+    def study_runs(self, study: str) -> list[tuple[str, str, int, str]]:
+        """[(variant, labelling, seed, curve path)] of every run of the study, config
+        order; the curve is read where the canonical experiment writes it."""
+        spec = self.study(study, f"results/figures/{study}.csv")
+        runs = []
+        for variant in spec["variants"]:
+            for seed in spec["seeds"]:
+                prefix = self.canonical_prefix(study, variant, seed)
+                cfg = self.config(prefix)
+                curve = paths.round_path(prefix, cfg["rounds"], "miou.csv")
+                runs.append((variant, cfg["labelling"], seed, curve))
+        return runs
+
+    def qualitative_models(self) -> dict[str, str]:
+        """The default experiment's stage-2 models of rounds 1, middle and last (1/3/5)."""
+        last = self.cfg["rounds"]
+        rounds = sorted({1, (last + 1) // 2, last})
+        return {f"round {t}": paths.round_path("", t, "stage2.pt") for t in rounds}

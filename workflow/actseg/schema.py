@@ -1,0 +1,133 @@
+"""The configuration schema (workflow/schemas/config.schema.yaml): the one place where every
+setting is declared, with its type, range, default and whether it is a run setting.
+
+A run setting (`x-run-setting: true` in the schema) changes speed, not results: device,
+threads, batch sizes of inference, loader workers, checkpoint and log intervals. Snakemake
+does not rerun a job when only run settings change, and a training resume file stays valid.
+
+Keys are dotted paths into the config: `stage1.lr`, `dataset.synthetic.n_train`.
+This module imports nothing of the package, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+RUN_SETTING = "x-run-setting"
+
+
+@functools.cache
+def load_schema() -> dict:
+    if not SCHEMA_PATH.is_file():
+        raise FileNotFoundError(f"{SCHEMA_PATH}: the config schema is missing (the package "
+                                "reads it from its source tree: install with pip install -e)")
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def resolve_ref(node: dict) -> dict:
+    """`node` with a local `$ref` (#/$defs/...) merged in, the node's own keys winning."""
+    ref = node.get("$ref")
+    if not ref:
+        return node
+    target = load_schema()
+    for part in ref.removeprefix("#/").split("/"):
+        target = target[part]
+    return {**resolve_ref(target), **{k: v for k, v in node.items() if k != "$ref"}}
+
+
+@functools.cache
+def _property(key: str) -> dict:
+    node = load_schema()
+    for part in key.split("."):
+        properties = node.get("properties", {})
+        if part not in properties:
+            raise KeyError(f"{key}: not a setting of the config schema")
+        node = properties[part]
+    return resolve_ref(node)
+
+
+def prop(key: str) -> dict:
+    """The schema entry of setting `key` ($ref resolved); KeyError if there is none."""
+    return copy.deepcopy(_property(key))
+
+
+def default(key: str) -> Any:
+    """The schema default of `key` (a fresh copy, so callers may modify it)."""
+    entry = _property(key)
+    if "default" not in entry:
+        raise KeyError(f"{key}: the schema declares no default")
+    return copy.deepcopy(entry["default"])
+
+
+def is_run_setting(key: str) -> bool:
+    return bool(_property(key).get(RUN_SETTING, False))
+
+
+def lookup(cfg: dict, key: str) -> Any:
+    """The value of dotted `key` in a (defaults-filled) config dict."""
+    value = cfg
+    for part in key.split("."):
+        value = value[part]
+    return value
+
+
+def coerce(key: str, value: Any) -> Any:
+    """`value` as the type the schema declares for `key`: numbers become float (so 6 and 6.0
+    are one setting), integers int, arrays element-wise; None and strings pass."""
+    entry = _property(key)
+    if isinstance(value, list):
+        item_type = resolve_ref(entry.get("items", {})).get("type")
+        return [_coerce_scalar(item_type, v) for v in value]
+    return _coerce_scalar(entry.get("type"), value)
+
+
+def _coerce_scalar(kind, value):
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if kind == "number":
+        return float(value)
+    if kind == "integer":
+        return int(value)
+    return value
+
+
+def fill_defaults(cfg: dict, node: dict | None = None) -> dict:
+    """Set every missing key of `cfg` that has a default, recursively (objects, and the
+    entries of maps such as `studies`), in place; returns `cfg`."""
+    node = resolve_ref(load_schema() if node is None else node)
+    if not isinstance(cfg, dict):
+        return cfg
+    for name, sub in node.get("properties", {}).items():
+        sub = resolve_ref(sub)
+        if name not in cfg and "default" in sub:
+            cfg[name] = copy.deepcopy(sub["default"])
+        if name in cfg:
+            fill_defaults(cfg[name], sub)
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        for name, value in cfg.items():
+            if name not in node.get("properties", {}):
+                fill_defaults(value, extra)
+    return cfg
+
+
+def setting_keys(node: dict | None = None, prefix: str = "") -> list[str]:
+    """Dotted keys of every leaf setting (objects with properties are walked; `studies`,
+    a map of variants, is not a setting)."""
+    node = resolve_ref(load_schema() if node is None else node)
+    keys = []
+    for name, sub in node.get("properties", {}).items():
+        sub, key = resolve_ref(sub), f"{prefix}{name}"
+        if key == "studies":
+            continue
+        if sub.get("type") == "object" and "properties" in sub:
+            keys += setting_keys(sub, f"{key}.")
+        else:
+            keys.append(key)
+    return keys

@@ -28,6 +28,7 @@ wildcard_constraints:
 
 
 include: "rules/data.smk"
+include: "rules/pretrain.smk"
 include: "rules/regions.smk"
 include: "rules/rounds.smk"
 include: "rules/studies.smk"

@@ -73,7 +73,7 @@ def test_pretrain_command_writes_loadable_backbone_with_provenance(tmp_path):
                  "--size", "32", "32", "--device", "cpu", "--threads", "1"]) == 0
     provenance = json.loads(out.with_suffix(".json").read_text())
     assert provenance["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
-    assert provenance["iterations"] == 3 and provenance["seed"] == 0
+    assert provenance["settings"]["iterations"] == 3 and provenance["settings"]["seed"] == 0
     assert "pretrain" in provenance["command"]
     state = torch.load(out, weights_only=True)
     assert all(not key.startswith(("backbone.", "aspp.", "classifier")) for key in state)

@@ -184,6 +184,11 @@ JOBS = {
                    **inference("pseudo.batch_size")},
                   (normalised_root, rule_only_when_expanding)),
     "qualitative": Job({**DATA, "device": "device"}, (normalised_root,)),
+    "pretrain": Job({"backbone": "model.backbone", "stem": "model.stem",
+                     "iterations": "pretrain.iterations", "batch_size": "pretrain.batch_size",
+                     "size": "pretrain.size", "lr": "pretrain.lr", "seed": "pretrain.seed",
+                     "head_lr_mult": "train.head_lr_mult", "device": "device",
+                     "num_workers": "train.num_workers"}),
 }
 # The fully supervised bound (`actseg train --stage 0`) trains like stage 2, on pixel labels.
 JOBS["train_stage0"] = JOBS["train_stage2"]

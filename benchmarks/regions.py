@@ -54,7 +54,7 @@ def main() -> None:
             print(f"{method:8s} unavailable: {err}")
             continue
         _, adjacency_s = timed(region_adjacency, regions)
-        _, band_s = timed(boundary_band, regions, 5)
+        _, band_s = timed(boundary_band, regions, 3.0)
         print(f"{method:8s} {regions.max() + 1:8d} {seconds:8.3f} {adjacency_s:12.3f} "
               f"{band_s:8.3f}")
 

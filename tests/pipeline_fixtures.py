@@ -49,7 +49,7 @@ def make_regions_and_oracle(root: Path, folder: Path, method: str = "grid", size
     _cli("regions", "--dataset", kind, "--root", root, "--split", "train", "--method", method,
          "--size", size, "--out", regions)
     _cli("oracle", "--dataset", kind, "--root", root, "--split", "train", "--regions", regions,
-         "--trim-kernel", 5, "--out", oracle)
+         "--trim-width", 3, "--out", oracle)
     return regions, oracle
 
 

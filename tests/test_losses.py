@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from actseg import losses
 from actseg.losses import (EPS, Stage1Criterion, combine, dominant_ce, has_labels,
                            infimum_loss, rc_loss, stage1_losses, stage2_ce)
 
@@ -97,8 +98,18 @@ def _check_against_brute(ours: dict, brute: dict, logits: torch.Tensor) -> None:
 # ----------------------------------------------------------------- stage 1
 
 
+@pytest.fixture(params=[False, True], ids=["labelled-pixels", "every-pixel"])
+def every_pixel(request, monkeypatch):
+    """Run each loss test on both pixel views: the labelled pixels only (CPU) and every pixel
+    (the fixed-shape CUDA path)."""
+    original = losses.labelled_pixels
+    monkeypatch.setattr(losses, "labelled_pixels",
+                        lambda *args: original(*args, every_pixel=request.param))
+    return request.param
+
+
 @pytest.mark.parametrize("seed", range(4))
-def test_stage1_terms_match_brute_force(seed):
+def test_stage1_terms_match_brute_force(seed, every_pixel):
     logits, region_map, multihot = random_case(seed)
     brute = brute_terms(logits, region_map, multihot)
     ours = stage1_losses(logits, region_map, multihot, tau=TAU)
@@ -108,7 +119,7 @@ def test_stage1_terms_match_brute_force(seed):
 
 
 @pytest.mark.parametrize("seed", range(2))
-def test_baselines_match_brute_force(seed):
+def test_baselines_match_brute_force(seed, every_pixel):
     logits, region_map, multihot = random_case(seed)
     brute = brute_terms(logits, region_map, multihot)
     inf = infimum_loss(logits, region_map, multihot, tau=TAU)
@@ -118,7 +129,7 @@ def test_baselines_match_brute_force(seed):
     _check_against_brute(rc, brute, logits)
 
 
-def test_crop_cutting_a_region_uses_only_its_visible_pixels():
+def test_crop_cutting_a_region_uses_only_its_visible_pixels(every_pixel):
     logits, region_map, multihot = random_case(7)
     full = stage1_losses(logits, region_map, multihot)["pp"]
     crop = (slice(None), slice(1, 4), slice(2, 6))
@@ -128,7 +139,7 @@ def test_crop_cutting_a_region_uses_only_its_visible_pixels():
     assert cut["pp"].item() != pytest.approx(full.item())
 
 
-def test_pp_gradient_reaches_only_first_argmax_pixel_on_ties():
+def test_pp_gradient_reaches_only_first_argmax_pixel_on_ties(every_pixel):
     # three pixels share the largest logits of classes 0 and 1: (0, 0) is first in raster order
     logits = torch.zeros(1, 3, 2, 3)
     logits[0, :2] = torch.tensor([[0.9, 0.1, 0.3], [0.9, 0.2, 0.9]])
@@ -140,7 +151,7 @@ def test_pp_gradient_reaches_only_first_argmax_pixel_on_ties():
     assert (grad.abs().sum(dim=1)[0] > 0).nonzero().tolist() == [[0, 0]]
 
 
-def test_undefined_class_is_an_ordinary_class():
+def test_undefined_class_is_an_ordinary_class(every_pixel):
     logits = torch.zeros(1, 3, 1, 2)
     logits[0, 2, 0, 0] = 1.0  # pixel 0 is confidently undefined
     region_map = torch.tensor([[[0, 1]]])
@@ -151,7 +162,7 @@ def test_undefined_class_is_an_ordinary_class():
     assert ce.item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_empty_batch_gives_zero_loss_without_nan():
+def test_empty_batch_gives_zero_loss_without_nan(every_pixel):
     logits = (torch.rand(2, 4, 5, 5) * 2 - 1).requires_grad_()
     region_map = torch.full((2, 5, 5), -1)
     multihot = torch.ones(2, 3, 4, dtype=torch.bool)
@@ -163,7 +174,7 @@ def test_empty_batch_gives_zero_loss_without_nan():
         assert torch.equal(grad, torch.zeros_like(grad))
 
 
-def test_regions_with_empty_sets_carry_no_label():
+def test_regions_with_empty_sets_carry_no_label(every_pixel):
     logits, region_map, multihot = random_case(3)
     assert has_labels(region_map, multihot)
     assert not has_labels(region_map, torch.zeros_like(multihot))
@@ -171,7 +182,7 @@ def test_regions_with_empty_sets_carry_no_label():
     assert all(v.item() == 0.0 for v in empty.values())
 
 
-def test_dominant_ce_is_single_class_ce_and_rejects_multi_bits():
+def test_dominant_ce_is_single_class_ce_and_rejects_multi_bits(every_pixel):
     logits, region_map, _ = random_case(5)
     g = torch.Generator().manual_seed(0)
     dominant = torch.randint(0, 4, (2, 5), generator=g)

@@ -38,11 +38,11 @@ def test_class_only_inside_band_is_excluded_but_one_pixel_outside_counts():
     assert out.area.dtype == np.int32 and out.trimmed_area.dtype == np.int32
 
 
-def test_trim_kernel_zero_keeps_band_classes():
+def test_trim_width_zero_keeps_band_classes():
     regions = two_halves()
     gt = np.zeros_like(regions, dtype=np.uint8)
     gt[:, 8] = 3
-    out = label_regions(gt, regions, num_classes=5, trim_kernel=0)
+    out = label_regions(gt, regions, num_classes=5, trim_width=0)
     assert out.multihot[0] == bits(0, 3)
     assert out.trimmed_area[0] == out.area[0] == 100
 
@@ -97,7 +97,7 @@ def test_dominant_tie_goes_to_lowest_class_and_class_beats_void_on_tie():
     regions = np.zeros((2, 4), dtype=np.int64)
     regions[1] = 1
     gt = np.array([[3, 3, 1, 1], [VOID, VOID, 2, 2]], dtype=np.uint8)
-    out = label_regions(gt, regions, num_classes=4, trim_kernel=0)
+    out = label_regions(gt, regions, num_classes=4, trim_width=0)
     assert out.dominant.tolist() == [1, 2]
 
 
@@ -166,12 +166,12 @@ def random_case(rng, h=24, w=31, seeds=14, num_classes=6):
     return gt, regions
 
 
-@pytest.mark.parametrize("kernel", [0, 1, 3, 5])
+@pytest.mark.parametrize("width, kernel", [(0, 0), (0.75, 1), (2.0, 3), (3.0, 5)])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_matches_brute_force_on_random_maps(seed, kernel):
+def test_matches_brute_force_on_random_maps(seed, width, kernel):
     rng = np.random.default_rng(seed)
     gt, regions = random_case(rng)
-    fast = label_regions(gt, regions, num_classes=6, trim_kernel=kernel)
+    fast = label_regions(gt, regions, num_classes=6, trim_width=width)
     slow = brute_labels(gt, regions, 6, kernel)
     for name, expected in slow.items():
         assert getattr(fast, name).tolist() == expected, name
@@ -211,11 +211,11 @@ def test_build_oracle_table_pads_to_r_max_and_matches_per_image(tmp_path, worker
     split = FakeSplit()
     write_regions(tmp_path / "regions.h5", split, "grid", 5)
     store = RegionsStore(tmp_path / "regions.h5")
-    table = build_oracle_table(split, store, trim_kernel=3, workers=workers)
+    table = build_oracle_table(split, store, trim_width=2, workers=workers)
     assert table.multihot.shape == (3, store.r_max) == (3, 12)
-    assert table.num_classes == 4 and table.attrs["trim_kernel"] == 3
+    assert table.num_classes == 4 and table.attrs["trim_width"] == 2
     for i in range(3):
-        one = label_regions(split.labels[i], store.region_map(i), 4, trim_kernel=3)
+        one = label_regions(split.labels[i], store.region_map(i), 4, trim_width=2)
         r = len(one.area)
         assert table.multihot[i, :r].tolist() == one.multihot.tolist()
         assert table.dominant[i, :r].tolist() == one.dominant.tolist()
@@ -270,7 +270,7 @@ def test_regions_then_oracle_cli_on_a_fake_cityscapes_tree(tmp_path):
     assert main(["regions", *common, "--method", "slic", "--size", "6", "--compactness", "20",
                  "--workers", "2", "--out", str(tmp_path / "regions.h5")]) == 0
     assert main(["oracle", *common, "--regions", str(tmp_path / "regions.h5"),
-                 "--trim-kernel", "3", "--workers", "2",
+                 "--trim-width", "2", "--workers", "2",
                  "--out", str(tmp_path / "oracle.h5")]) == 0
     store = RegionsStore(tmp_path / "regions.h5")
     assert store.attrs["method"] == "slic" and store.attrs["compactness"] == 20.0
@@ -279,9 +279,9 @@ def test_regions_then_oracle_cli_on_a_fake_cityscapes_tree(tmp_path):
     assert store.image_ids == dataset.image_ids
     table = read_oracle(tmp_path / "oracle.h5")
     assert table.multihot.shape == (3, store.r_max) and table.num_classes == 19
-    assert table.attrs["trim_kernel"] == 3 and table.attrs["region_method"] == "slic"
+    assert table.attrs["trim_width"] == 2 and table.attrs["region_method"] == "slic"
     for i in range(3):
-        one = label_regions(dataset.load_label(i), store.region_map(i), 19, trim_kernel=3)
+        one = label_regions(dataset.load_label(i), store.region_map(i), 19, trim_width=2)
         assert store.n_regions[i] == len(one.area) == (one.area > 0).sum()
         assert table.multihot[i, :len(one.area)].tolist() == one.multihot.tolist()
         assert table.dominant[i, :len(one.area)].tolist() == one.dominant.tolist()

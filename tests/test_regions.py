@@ -10,6 +10,7 @@ from scipy import ndimage
 
 from actseg.regions import (
     RegionError,
+    band_radius,
     boundary_band,
     grid_regions,
     make_regions,
@@ -157,20 +158,47 @@ def test_adjacency_matches_brute_force(seed):
 def test_boundary_band_width_and_image_borders():
     regions = np.zeros((6, 20), dtype=np.int64)
     regions[:, 10:] = 1
-    band5 = boundary_band(regions, 5)
-    assert band5.dtype == bool
-    assert np.flatnonzero(band5[0]).tolist() == list(range(7, 13))  # 3 px on each side
-    assert (band5 == band5[0]).all()  # every row; no band along the image border
-    assert np.flatnonzero(boundary_band(regions, 1)[0]).tolist() == [9, 10]  # thick boundary
-    assert np.flatnonzero(boundary_band(regions, 3)[0]).tolist() == [8, 9, 10, 11]
+    band3 = boundary_band(regions, 3.0)  # the paper's 5x5 kernel
+    assert band3.dtype == bool
+    assert np.flatnonzero(band3[0]).tolist() == list(range(7, 13))  # 3 px on each side
+    assert (band3 == band3[0]).all()  # every row; no band along the image border
+    assert np.flatnonzero(boundary_band(regions, 1.0)[0]).tolist() == [9, 10]  # thick boundary
+    assert np.flatnonzero(boundary_band(regions, 2.0)[0]).tolist() == [8, 9, 10, 11]
     assert not boundary_band(regions, 0).any()
-    assert not boundary_band(np.zeros((6, 20), int), 5).any()
+    assert not boundary_band(np.zeros((6, 20), int), 3.0).any()
+
+
+@pytest.mark.parametrize("width, radius", [(0, -1), (0.49, -1), (0.5, 0), (0.75, 0),
+                                           (1.49, 0), (1.5, 1), (3.0, 2), (3.4, 2), (3.5, 3)])
+def test_band_radius_counts_pixel_centres_within_the_width(width, radius):
+    assert band_radius(width) == radius
+
+
+@pytest.mark.parametrize("width", [0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0])
+def test_boundary_band_is_the_pixels_whose_centre_lies_within_the_width(width):
+    """Brute force on a vertical border at x = 10 (between columns 9 and 10): column c's
+    centre lies |c + 0.5 - 10| px from it."""
+    regions = np.zeros((4, 20), dtype=np.int64)
+    regions[:, 10:] = 1
+    expected = [c for c in range(20) if abs(c + 0.5 - 10) <= width]
+    assert np.flatnonzero(boundary_band(regions, width)[0]).tolist() == expected
+
+
+def test_scaled_width_keeps_the_papers_band_share_of_a_region():
+    """The paper's band (width 3 on sp32) and the quarter-size band (0.75 on sp8) cover
+    the same share of a grid cell up to the pixel grid: 1 - 26²/32² vs 1 - 6²/8²."""
+    from actseg.regions import grid_regions
+
+    full = boundary_band(grid_regions(128, 128, 32), 3.0)[32:64, 32:64].mean()
+    quarter = boundary_band(grid_regions(32, 32, 8), 0.75)[8:16, 8:16].mean()
+    assert full == pytest.approx(1 - 26**2 / 32**2)
+    assert quarter == pytest.approx(1 - 6**2 / 8**2)
 
 
 def test_boundary_band_corner_region_and_diagonal_only_contact():
     regions = np.zeros((9, 9), dtype=np.int64)
     regions[:2, :2] = 1  # a corner block: boundary only on its inner sides
-    band = boundary_band(regions, 1)
+    band = boundary_band(regions, 1.0)
     expected = np.zeros((9, 9), bool)
     expected[:3, :3] = True
     expected[0, 0] = False  # both 4-neighbours in its own region
@@ -179,7 +207,7 @@ def test_boundary_band_corner_region_and_diagonal_only_contact():
     grown = np.zeros((9, 9), bool)
     grown[:4, :4] = True
     grown[3, 3] = False  # Chebyshev distance 2 from the nearest boundary pixel
-    assert boundary_band(regions, 3).tolist() == grown.tolist()
+    assert boundary_band(regions, 2.0).tolist() == grown.tolist()
 
 
 @pytest.mark.parametrize("kernel", [1, 3, 5, 7])
@@ -189,12 +217,13 @@ def test_boundary_band_matches_skimage_thick_boundaries_dilated(kernel):
     regions = np.random.default_rng(kernel).integers(0, 4, (6, 9)).repeat(4, 0).repeat(3, 1)
     expected = ndimage.binary_dilation(find_boundaries(regions, mode="thick"),
                                        structure=np.ones((kernel, kernel), bool))
-    assert np.array_equal(boundary_band(regions, kernel), expected)
+    assert np.array_equal(boundary_band(regions, (kernel + 1) / 2), expected)
 
 
-def test_boundary_band_rejects_negative_kernel():
-    with pytest.raises(ValueError, match="kernel"):
-        boundary_band(np.zeros((3, 3), int), -1)
+@pytest.mark.parametrize("width", [-1, float("nan"), float("inf")])
+def test_boundary_band_rejects_negative_or_non_finite_width(width):
+    with pytest.raises(ValueError, match="trim width"):
+        boundary_band(np.zeros((3, 3), int), width)
 
 
 # ------------------------------------------------------------------------------ a whole split

@@ -41,7 +41,7 @@ def stores(tmp_path_factory) -> dict:
     common = ["--dataset", "synthetic", "--root", str(root / "city")]
     assert main(["regions", *common, "--method", "grid", "--size", str(GRID),
                  "--out", str(root / "regions.h5")]) == 0
-    assert main(["oracle", *common, "--regions", str(root / "regions.h5"), "--trim-kernel", "3",
+    assert main(["oracle", *common, "--regions", str(root / "regions.h5"), "--trim-width", "2",
                  "--out", str(root / "oracle.h5")]) == 0
     return {"root": root, "common": common}
 

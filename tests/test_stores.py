@@ -130,7 +130,7 @@ def small_table() -> OracleTable:
         area=np.array([[10, 20, 30], [40, 0, 0]], dtype=np.int32),
         trimmed_area=np.array([[4, 0, 12], [30, 0, 0]], dtype=np.int32),
         num_classes=c,
-        attrs={"trim_kernel": 5, "dataset": "fake"},
+        attrs={"trim_width": 3.0, "dataset": "fake"},
     )
 
 
@@ -151,7 +151,7 @@ def test_oracle_round_trip_and_rewrite(tmp_path):
     for name in ("multihot", "dominant", "area", "trimmed_area"):
         assert np.array_equal(getattr(back, name), getattr(table, name)), name
         assert getattr(back, name).dtype == getattr(table, name).dtype
-    assert back.num_classes == 3 and back.attrs["trim_kernel"] == 5
+    assert back.num_classes == 3 and back.attrs["trim_width"] == 3.0
     with h5py.File(tmp_path / "oracle.h5") as f:
         assert f["cost_multiclass"][:].tolist() == [[1, 2, 3], [1, 0, 0]]
         assert f["cost_dominant"][:].tolist() == [[1, 1, 1], [1, 0, 0]]

@@ -22,6 +22,7 @@ COMMANDS = {
     "pseudo": "prototype pseudo labels with label expansion -> round{t}/pseudo.h5",
     "figures": "aggregate study CSVs and draw plots",
     "curve": "plot one experiment's learning curve (round{R}/miou.csv) -> PNG",
+    "pretrain": "pretrain a backbone on the procedural texture domain -> weights + provenance",
 }
 
 

@@ -9,9 +9,11 @@ Every pixel of a labelled region inherits the region's whole set; pixels of a re
 is empty carry no label. Sums run over the whole batch and are divided by 1 + their count, so
 an empty batch gives an exact 0 (no NaN); the trainer skips such steps (`has_labels`).
 
-Speed: the per-pixel terms are computed densely and masked (their backward is elementwise);
-L_PP gathers only at its arg-max pixels. No host sync on CUDA (fixed shapes; input checks
-become device-side asserts there), so the backward launches while the forward still runs.
+Speed: the per-pixel terms are masked sums over a flat (pixels, K) view (their backward is
+elementwise); L_PP gathers only at its arg-max pixels. On CPU the view holds only the pixels
+of labelled regions (a small share of a stage-1 batch); on CUDA it holds every pixel, so
+there is no host sync (fixed shapes; input checks become device-side asserts), and the
+backward launches while the forward still runs.
 """
 
 from __future__ import annotations
@@ -32,12 +34,17 @@ LOSSES = ("mp_pp", "infimum", "rc", "dominant")
 
 @dataclass
 class LabelledPixels:
-    """Dense per-pixel view of a stage-1 batch, channels last (unlabelled: empty set)."""
+    """Per-pixel view of a stage-1 batch: P pixels in raster order (b, h, w), channels last.
 
-    prob: torch.Tensor  # (B, H, W, K) float32 softmax(s/τ)
-    labels: torch.Tensor  # (B, H, W, K) float32 0/1: Y(x)
-    set_size: torch.Tensor  # (B, H, W) |Y(x)|, 0 outside labelled regions
-    region_map: torch.Tensor  # (B, H, W) int64, -1 = unlabelled
+    On CPU only the pixels of labelled regions are kept (P = their count; a host sync costs
+    nothing there); on CUDA every pixel is kept (P = B·H·W, fixed shapes, no sync) and the
+    unlabelled ones carry an empty set. Both give the same sums.
+    """
+
+    prob: torch.Tensor  # (P, K) float32 softmax(s/τ)
+    labels: torch.Tensor  # (P, K) float32 0/1: Y(x)
+    set_size: torch.Tensor  # (P,) |Y(x)|, 0 outside labelled regions
+    segment: torch.Tensor  # (P,) int64 global region id b·R + r, -1 = unlabelled
     region_multihot: torch.Tensor  # (B, R, K) bool
 
     @property
@@ -86,16 +93,34 @@ def _pixel_sets(region_map: torch.Tensor, region_multihot: torch.Tensor,
     return table[batch, ids]
 
 
+def _segments(region_map: torch.Tensor, regions_per_image: int) -> torch.Tensor:
+    """(B·H·W,) global region id b·R + r of every pixel in raster order, -1 = unlabelled."""
+    b, h, w = region_map.shape
+    batch = torch.arange(b, device=region_map.device).repeat_interleave(h * w)
+    flat = region_map.reshape(-1).long()
+    return torch.where(flat >= 0, batch * regions_per_image + flat, -1)
+
+
 def labelled_pixels(logits: torch.Tensor, region_map: torch.Tensor,
-                    region_multihot: torch.Tensor, tau: float) -> LabelledPixels:
-    """Probabilities and per-pixel label sets of the whole batch, computed densely and
-    channels last (the per-pixel terms are masked sums whose backward is elementwise)."""
+                    region_multihot: torch.Tensor, tau: float,
+                    every_pixel: bool | None = None) -> LabelledPixels:
+    """Probabilities and label sets of the batch's pixels, channels last (the per-pixel
+    terms are masked sums whose backward is elementwise). `every_pixel` keeps the unlabelled
+    pixels too (default: on CUDA only, where selecting them would sync with the host)."""
     _check_inputs(logits, region_map, region_multihot)
-    labels = _pixel_sets(region_map, region_multihot, torch.float32)
-    scaled = (logits.float() / tau).permute(0, 2, 3, 1).contiguous()
-    prob = torch.softmax(scaled, dim=3)
-    return LabelledPixels(prob, labels, labels.sum(dim=3), region_map.long(),
-                          region_multihot.bool())
+    b, k = logits.shape[:2]
+    r = region_multihot.shape[1]
+    segment = _segments(region_map, r)
+    flat = logits.permute(0, 2, 3, 1).reshape(-1, k)
+    if not (logits.is_cuda if every_pixel is None else every_pixel):
+        # only labelled pixels; nonzero is sorted, so raster order stays
+        keep = torch.nonzero(segment >= 0).squeeze(1)
+        segment, flat = segment[keep], flat[keep]
+    table = torch.zeros(b * r + 1, k, dtype=torch.float32, device=logits.device)
+    table[:-1] = region_multihot.reshape(b * r, k).float()  # last row = "no label"
+    labels = table[torch.where(segment >= 0, segment, b * r)]
+    prob = torch.softmax(flat.float() / tau, dim=1)
+    return LabelledPixels(prob, labels, labels.sum(dim=1), segment, region_multihot.bool())
 
 
 def _masked_mean_plus_one(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -105,7 +130,7 @@ def _masked_mean_plus_one(values: torch.Tensor, mask: torch.Tensor) -> torch.Ten
 
 def _merged_nll(lab: LabelledPixels) -> torch.Tensor:
     """−log Σ_{c∈Y(x)} p_c(x) per pixel; for a single-class pixel this is its CE."""
-    return -torch.log((lab.prob * lab.labels).sum(dim=3) + EPS)
+    return -torch.log((lab.prob * lab.labels).sum(dim=1) + EPS)
 
 
 def ce_term(lab: LabelledPixels, nll: torch.Tensor | None = None) -> torch.Tensor:
@@ -126,19 +151,19 @@ def pp_term(lab: LabelledPixels) -> torch.Tensor:
     summed over the (r, c) terms / (1 + their number).
 
     Segments are global ids b·R + r. The segment max is taken on detached probabilities
-    (scatter_reduce "amax"), the arg-max pixel is the first in (b, h, w) order among ties
-    ("amin" of the pixel index), and the loss gathers that pixel's probability, so the
-    gradient reaches only the arg-max. Fixed shapes throughout (no nonzero): no host sync.
+    (scatter_reduce "amax"), the arg-max pixel is the first in raster order among ties
+    ("amin" of the pixel's position; the kept pixels are in raster order), and the loss
+    gathers that pixel's probability, so the gradient reaches only the arg-max. Fixed shapes
+    throughout (no nonzero): no host sync.
     """
-    b, h, w, k = lab.prob.shape
-    r = lab.region_multihot.shape[1]
-    segments, n = b * r, b * h * w
-    flat_prob = lab.prob.reshape(n, k)
-    prob = flat_prob.detach()
+    n, k = lab.prob.shape
+    if n == 0:  # no labelled pixel kept: no term (and nothing to gather from)
+        return lab.prob.sum() * 0.0
+    b, r = lab.region_multihot.shape[:2]
+    segments = b * r
+    prob = lab.prob.detach()
     pixel = torch.arange(n, device=prob.device)
-    region = lab.region_map.reshape(n)
-    row = torch.where(region >= 0, torch.div(pixel, h * w, rounding_mode="floor") * r + region,
-                      segments + pixel % _DUMP_ROWS)
+    row = torch.where(lab.segment >= 0, lab.segment, segments + pixel % _DUMP_ROWS)
     index = row[:, None].expand(n, k)
     rows = segments + _DUMP_ROWS
     seg_max = torch.full((rows, k), -1.0, device=prob.device).scatter_reduce(
@@ -148,13 +173,13 @@ def pp_term(lab: LabelledPixels) -> torch.Tensor:
         0, index, candidate, "amin")[:segments].long()
     labels = lab.region_multihot.reshape(segments, k)
     term = (arg < n) & labels & (labels.sum(dim=1, keepdim=True) >= 2)  # present, c ∈ Y_r
-    m = flat_prob.gather(0, arg.clamp(max=n - 1))  # (segments, K): p_c at the arg-max of c
+    m = lab.prob.gather(0, arg.clamp(max=n - 1))  # p_c at the arg-max of c
     return torch.where(term, -torch.log(m + EPS), 0.0).sum() / (1 + term.sum())
 
 
 def infimum_term(lab: LabelledPixels) -> torch.Tensor:
     """Infimum loss on multi-class pixels: Σ −log max_{c∈Y} p_c / (1 + count)."""
-    best = (lab.prob * lab.labels).amax(dim=3)
+    best = (lab.prob * lab.labels).amax(dim=1)
     return _masked_mean_plus_one(-torch.log(best + EPS), lab.multi)
 
 
@@ -162,8 +187,8 @@ def rc_term(lab: LabelledPixels) -> torch.Tensor:
     """RC loss on multi-class pixels: Σ Σ_{c∈Y} w_c (−log p_c) / (1 + count), with
     w_c = p_c / Σ_{k∈Y} p_k detached."""
     masked = lab.prob * lab.labels
-    weight = (masked / masked.sum(dim=3, keepdim=True).clamp_min(EPS)).detach()
-    per_pixel = (weight * -torch.log(lab.prob + EPS)).sum(dim=3)
+    weight = (masked / masked.sum(dim=1, keepdim=True).clamp_min(EPS)).detach()
+    per_pixel = (weight * -torch.log(lab.prob + EPS)).sum(dim=1)
     return _masked_mean_plus_one(per_pixel, lab.multi)
 
 
@@ -196,9 +221,9 @@ def dominant_ce(logits: torch.Tensor, region_map: torch.Tensor,
     Every region present in `region_map` must carry exactly one class bit.
     """
     lab = labelled_pixels(logits, region_map, region_multihot, tau)
-    _require(((lab.set_size == 1) | (lab.region_map < 0)).all(),
+    _require(((lab.set_size == 1) | (lab.segment < 0)).all(),
              lambda: "dominant_ce: every labelled region needs exactly one class bit, got label "
-                     f"sets of sizes {sorted(set(lab.set_size[lab.region_map >= 0].tolist()))}")
+                     f"sets of sizes {sorted(set(lab.set_size[lab.segment >= 0].tolist()))}")
     return {"ce": ce_term(lab)}
 
 

@@ -52,7 +52,7 @@ def _histograms(region_ids: np.ndarray, classes: np.ndarray, n: int, channels: i
 
 
 def label_regions(gt: np.ndarray, regions: np.ndarray, num_classes: int,
-                  trim_kernel: int = 5) -> RegionLabels:
+                  trim_width: float = 3.0) -> RegionLabels:
     """Multi-hot, dominant, area and trimmed area of each region id `0..regions.max()`.
 
     `gt` (H, W) train ids, 255 = void; `regions` (H, W) non-negative integer ids.
@@ -67,7 +67,7 @@ def label_regions(gt: np.ndarray, regions: np.ndarray, num_classes: int,
     channels = num_classes + 1
     n = int(regions.max()) + 1 if regions.size else 0
     classes = _class_index(gt, num_classes)
-    keep = ~boundary_band(regions, trim_kernel)
+    keep = ~boundary_band(regions, trim_width)
 
     full = _histograms(regions.ravel(), classes.ravel(), n, channels)
     trimmed = _histograms(regions[keep], classes[keep], n, channels)
@@ -89,19 +89,19 @@ def label_regions(gt: np.ndarray, regions: np.ndarray, num_classes: int,
 
 def _image_labels(state: tuple, index: int) -> RegionLabels:
     """Worker: the oracle answers of image `index` for ids 0..max id of its region map."""
-    dataset, store, trim_kernel = state
+    dataset, store, trim_width = state
     gt = dataset.load_label(index)
     region_map = store.region_map(index)
     if gt.shape != region_map.shape:
         raise OracleError(f"{dataset.label_path(index)}: label {gt.shape} does not match its "
                           f"region map {region_map.shape} in {store.path}")
     try:
-        return label_regions(gt, region_map, dataset.num_classes, trim_kernel)
+        return label_regions(gt, region_map, dataset.num_classes, trim_width)
     except ValueError as err:
         raise OracleError(f"{dataset.label_path(index)}: {err}") from err
 
 
-def build_oracle_table(dataset, regions_store: RegionsStore, trim_kernel: int = 5,
+def build_oracle_table(dataset, regions_store: RegionsStore, trim_width: float = 3.0,
                        workers: int = 1, attrs: dict | None = None) -> OracleTable:
     """(N, R_max) oracle answers for every image of `dataset` (absent ids: 0 / 255 / 0)."""
     ids = list(dataset.image_ids)
@@ -112,9 +112,9 @@ def build_oracle_table(dataset, regions_store: RegionsStore, trim_kernel: int = 
     table = OracleTable(
         multihot=np.zeros(shape, np.uint32), dominant=np.full(shape, NO_REGION, np.uint8),
         area=np.zeros(shape, np.int32), trimmed_area=np.zeros(shape, np.int32),
-        num_classes=dataset.num_classes, attrs=dict(attrs or {}, trim_kernel=int(trim_kernel)),
+        num_classes=dataset.num_classes, attrs=dict(attrs or {}, trim_width=float(trim_width)),
     )
-    state = (dataset, regions_store, trim_kernel)
+    state = (dataset, regions_store, trim_width)
     for index, labels in enumerate(map_images(_image_labels, state, len(ids), workers, "oracle")):
         r = len(labels.area)
         table.multihot[index, :r] = labels.multihot

@@ -7,6 +7,8 @@ methods return fewer (or more) regions than requested, so callers take the count
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import ndimage
 
@@ -132,19 +134,36 @@ def thick_boundaries(region_map: np.ndarray) -> np.ndarray:
     return edges
 
 
-def boundary_band(region_map: np.ndarray, kernel: int = 5) -> np.ndarray:
-    """Thick boundaries dilated by a `kernel`×`kernel` square (docs/method.md §2); 0 = no band.
+def band_radius(width: float) -> int:
+    """Chessboard dilation radius of the thick boundaries for a band of half-width `width`.
 
-    With the default 5 the band is 6 px wide: 3 px on each side of every region border.
+    A thick-boundary pixel's centre lies 0.5 px from the border between two regions, and a
+    pixel at chessboard distance d from it at least d + 0.5 px; the band holds the pixels whose
+    centre is within `width` px of a border, so d <= width - 0.5. -1 means no band at all
+    (width < 0.5). The paper's 5×5 kernel on 1024×2048 images is width 3 (radius 2).
     """
-    if kernel < 0 or int(kernel) != kernel:
-        raise ValueError(f"trim kernel must be a non-negative integer, got {kernel}")
-    if kernel == 0:
+    width = float(width)
+    if not math.isfinite(width) or width < 0:
+        raise ValueError(f"trim width must be a finite number >= 0, got {width}")
+    return math.floor(width - 0.5) if width >= 0.5 else -1
+
+
+def boundary_band(region_map: np.ndarray, width: float = 3.0) -> np.ndarray:
+    """Pixels whose centre lies within `width` px of a region border (docs/method.md §2).
+
+    The thick boundaries dilated by a (2k+1)×(2k+1) square, k = `band_radius(width)`; width 3
+    is the paper's 5×5 band at 1024×2048 (3 px on each side of every border), and a width
+    scaled by the image-size ratio keeps the band's share of a region the same on smaller
+    images. Image borders are not region borders.
+    """
+    radius = band_radius(width)
+    if radius < 0:
         return np.zeros(region_map.shape, dtype=bool)
     band = thick_boundaries(region_map).view(np.uint8)
     # separable max filter == dilation with a square; zero padding keeps borders unmarked
     for axis in (0, 1):
-        band = ndimage.maximum_filter1d(band, int(kernel), axis=axis, mode="constant", cval=0)
+        band = ndimage.maximum_filter1d(band, 2 * radius + 1, axis=axis, mode="constant",
+                                        cval=0)
     return band.astype(bool)
 
 

@@ -23,6 +23,27 @@ from actseg.stores import (LabelState, OracleTable, PseudoStore, RegionsStore,
 from actseg.transforms import TrainAugment
 
 UNLABELLED_REGION = -1
+CACHE_BYTES = 2 << 30  # decoded arrays kept in memory per dataset (small datasets: all)
+
+
+class ArrayCache:
+    """Decoded arrays by key, up to `budget` bytes: a small training set is decoded (PNG,
+    gzip HDF5) once instead of once per draw; a large one fills the budget and the rest is
+    read as before. Values are never modified, so caching cannot change a result."""
+
+    def __init__(self, budget: int = CACHE_BYTES):
+        self.budget = budget
+        self.used = 0
+        self.arrays: dict = {}
+
+    def get(self, key, load):
+        array = self.arrays.get(key)
+        if array is None:
+            array = load()
+            if self.used + array.nbytes <= self.budget:
+                self.arrays[key] = array
+                self.used += array.nbytes
+        return array
 
 
 class _AugmentedDataset(Dataset):
@@ -32,6 +53,7 @@ class _AugmentedDataset(Dataset):
         self.dataset = dataset
         self.examples = np.asarray(examples, dtype=np.int64)
         self.augment = augment
+        self.cache = ArrayCache()
         if len(self.examples) == 0:
             raise ValueError("no training examples (no image carries a label)")
 
@@ -39,7 +61,8 @@ class _AugmentedDataset(Dataset):
         return len(self.examples)
 
     def _image(self, index: int) -> np.ndarray:
-        return self.dataset.load_image(index)  # uint8; TrainAugment normalises the crop
+        # uint8; TrainAugment normalises the crop
+        return self.cache.get(("image", index), lambda: self.dataset.load_image(index))
 
     def __getitem__(self, key: tuple[int, int]):
         position, sample_seed = key
@@ -76,7 +99,7 @@ class Stage1Dataset(_AugmentedDataset):
 
     def sample(self, position, generator):
         index = int(self.examples[position])
-        region_map = self.regions.region_map(index)
+        region_map = self.cache.get(("regions", index), lambda: self.regions.region_map(index))
         kept = self.labelled[index][region_map]
         region_map = np.where(kept, region_map, UNLABELLED_REGION)
         image, (region_map,) = self.augment(self._image(index),
@@ -93,7 +116,7 @@ class PixelLabelDataset(_AugmentedDataset):
 
     def sample(self, position, generator):
         index = int(self.examples[position])
-        label = self.label(position).astype(np.int64)
+        label = self.cache.get(("label", index), lambda: self.label(position))
         image, (label,) = self.augment(self._image(index), [(label, IGNORE_INDEX)], generator)
         return image, label
 

@@ -25,15 +25,15 @@ def run(args: argparse.Namespace) -> None:
     from actseg.datasets import DatasetError, open_dataset
 
     resolve_settings(args, "oracle")
-    if args.trim_kernel < 0:
-        raise CommandError(f"--trim-kernel must be >= 0, got {args.trim_kernel}")
+    if not args.trim_width >= 0 or args.trim_width == float("inf"):
+        raise CommandError(f"--trim-width must be a finite number >= 0, got {args.trim_width}")
     try:
         dataset = open_dataset(args.dataset, args.root, args.split)
         store = RegionsStore(args.regions)
         attrs = {"dataset": args.dataset, "split": args.split, "regions": str(args.regions),
                  "region_method": store.attrs.get("method"),
                  "region_size": store.attrs.get("size")}
-        table = build_oracle_table(dataset, store, args.trim_kernel, args.workers, attrs)
+        table = build_oracle_table(dataset, store, args.trim_width, args.workers, attrs)
         write_oracle(args.out, table)
     except (DatasetError, OracleError, StoreError) as err:
         raise CommandError(str(err)) from err

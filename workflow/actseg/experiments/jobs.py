@@ -166,7 +166,7 @@ JOBS = {
     "regions": Job({**DATA, "method": "regions.method", "size": "regions.size",
                     "compactness": "regions.compactness"},
                    (normalised_root, compactness_for_slic)),
-    "oracle": Job({**DATA, "trim_kernel": "regions.trim_kernel"}, (normalised_root,)),
+    "oracle": Job({**DATA, "trim_width": "regions.trim_width"}, (normalised_root,)),
     "select": Job({**DATA, "labelling": "labelling", "method": "acquisition.method",
                    "budget": "budget", "seed": "seed", "kappa": "acquisition.kappa",
                    "ban_undefined": "acquisition.ban_undefined",

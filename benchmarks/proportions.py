@@ -1,0 +1,73 @@
+"""How the oracle behaves at each region size: the proportions table of the README.
+
+For every region set given (a regions.h5 and its oracle.h5 over the same train split) it
+prints one markdown row: regions per image, mean region area, share of region area in the
+trimmed core, share of regions the band swallows whole (they fall back to all their pixels),
+share of regions with 1 / 2 / 3+ classes in their multi-class label (the undefined class
+counts, as its click does), and the Dom label noise (share of a region's pixels that are not
+its dominant class, over all regions, area-weighted).
+
+    python benchmarks/proportions.py --dataset synthetic --root results/data/synthetic \
+        --set sp4=results/regions/synthetic-slic4 --set sp8=results/regions/synthetic-slic8
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from actseg.datasets import open_dataset
+from actseg.stores import RegionsStore, read_oracle
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="synthetic")
+    p.add_argument("--root", required=True)
+    p.add_argument("--set", action="append", required=True, metavar="NAME=FOLDER",
+                   help="a region set folder holding regions.h5 and oracle.h5")
+    return p.parse_args()
+
+
+def dominant_pixels(dataset, store: RegionsStore, r_max: int) -> np.ndarray:
+    """(N, R_max) pixel count of each region's most frequent label (void counts as one)."""
+    channels = dataset.num_classes + 1
+    out = np.zeros((len(dataset), r_max), np.int64)
+    for index in range(len(dataset)):
+        gt = dataset.load_label(index).astype(np.int64)
+        classes = np.where(gt == 255, dataset.num_classes, gt).ravel()
+        regions = store.region_map(index).astype(np.int64).ravel()
+        hist = np.bincount(regions * channels + classes, minlength=r_max * channels)
+        out[index] = hist.reshape(r_max, channels).max(axis=1)
+    return out
+
+
+def row(name: str, dataset, folder: str) -> str:
+    store = RegionsStore(f"{folder}/regions.h5")
+    table = read_oracle(f"{folder}/oracle.h5")
+    present = table.area > 0
+    area, core = table.area[present], table.trimmed_area[present]
+    classes = table.cost("multiclass")[present]
+    dominant = dominant_pixels(dataset, store, table.area.shape[1])[present]
+    cells = [name, f"{present.sum(axis=1).mean():.0f}", f"{area.mean():.1f}",
+             f"{100 * core.sum() / area.sum():.1f} %", f"{100 * (core == 0).mean():.1f} %",
+             *(f"{100 * share:.1f} %" for share in
+               ((classes == 1).mean(), (classes == 2).mean(), (classes >= 3).mean())),
+             f"{100 * (1 - dominant.sum() / area.sum()):.1f} %"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def main() -> None:
+    args = parse_args()
+    dataset = open_dataset(args.dataset, args.root, "train")
+    print("| size | regions / image | mean area (px) | area in trimmed core | fall back "
+          "| 1 class | 2 classes | 3+ classes | Dom label noise |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for spec in args.set:
+        name, folder = spec.split("=", 1)
+        print(row(name, dataset, folder))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The procedural pretraining domain and the `pretrain` command."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from actseg.cli import main
+from actseg.model import build_model
+from actseg.pretext import (FAMILIES, SHAPES, PretextDataset, pretext_sample, shape_mask,
+                            texture)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_texture_family_is_a_pattern_in_unit_range(family):
+    pattern = texture(family, (32, 48), np.random.default_rng(0))
+    assert pattern.shape == (32, 48) and pattern.dtype == np.float32
+    assert pattern.min() >= 0 and pattern.max() <= 1
+    if family != "flat":  # every other family varies over the image
+        assert pattern.std() > 0
+
+
+def test_textures_differ_in_their_statistics():
+    """Each family is told apart by its pattern, not its colour: stripes vary along one
+    direction only, grain has no spatial correlation, flat is constant."""
+    rng = np.random.default_rng(1)
+    stripes = texture("stripes", (64, 64), rng)
+    grain = texture("grain", (64, 64), rng)
+    neighbour_corr = np.corrcoef(grain[:, :-1].ravel(), grain[:, 1:].ravel())[0, 1]
+    assert abs(neighbour_corr) < 0.1
+    assert set(np.unique(stripes)) <= {0.0, 1.0}
+    assert np.ptp(texture("flat", (8, 8), rng)) == 0
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_shapes_are_non_empty_proper_subsets(shape):
+    masks = [shape_mask(shape, (64, 64), np.random.default_rng(s)) for s in range(8)]
+    assert any(m.any() for m in masks)
+    assert all(not m.all() for m in masks)
+
+
+def test_sample_is_a_pure_function_of_its_seed():
+    image, label = pretext_sample(7, (40, 56))
+    again_image, again_label = pretext_sample(7, (40, 56))
+    other_image, _ = pretext_sample(8, (40, 56))
+    assert image.shape == (40, 56, 3) and image.dtype == np.uint8
+    assert label.shape == (40, 56) and label.min() >= 0 and label.max() < len(FAMILIES)
+    assert np.array_equal(image, again_image) and np.array_equal(label, again_label)
+    assert not np.array_equal(image, other_image)
+
+
+def test_labels_mark_the_pieces_painted_last():
+    """Several families appear per image and every pixel carries one of them."""
+    families = {int(v) for s in range(10) for v in np.unique(pretext_sample(s)[1])}
+    assert len(families) >= len(FAMILIES) - 2
+
+
+def test_dataset_items_are_normalised_images_and_label_tensors():
+    dataset = PretextDataset((24, 32), epoch_length=5, seed=3)
+    image, label = dataset[(0, 11)]
+    assert len(dataset) == 5 and dataset.num_classes == len(FAMILIES)
+    assert image.shape == (3, 24, 32) and image.dtype == torch.float32
+    assert label.shape == (24, 32) and label.dtype == torch.int64
+    assert torch.equal(dataset[(4, 11)][1], label)  # the sample seed picks the image
+
+
+@pytest.mark.slow
+def test_pretrain_command_writes_loadable_backbone_with_provenance(tmp_path):
+    out = tmp_path / "weights" / "small-pretext.pt"
+    assert main(["pretrain", "--out", str(out), "--iterations", "3", "--batch-size", "2",
+                 "--size", "32", "32", "--device", "cpu", "--threads", "1"]) == 0
+    provenance = json.loads(out.with_suffix(".json").read_text())
+    assert provenance["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert provenance["iterations"] == 3 and provenance["seed"] == 0
+    assert "pretrain" in provenance["command"]
+    state = torch.load(out, weights_only=True)
+    assert all(not key.startswith(("backbone.", "aspp.", "classifier")) for key in state)
+    model = build_model("small", 19, pretrained=out)
+    assert torch.equal(model.backbone.stem[0].weight, state["stem.0.weight"])
+    assert not list(out.parent.glob(".*pretext*"))  # the temporary whole model is gone

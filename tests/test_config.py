@@ -219,7 +219,7 @@ def test_experiment_helpers(tmp_path, monkeypatch):
 def test_shared_names_that_differ_are_refused(tmp_path, monkeypatch):
     """Two experiments writing one region set with different settings cannot both run."""
     monkeypatch.chdir(tmp_path)
-    cfg = {"studies": {"s": {"variants": {"trim": {"regions": {"trim_width": 2.0}}}}}}
+    cfg = {"studies": {"s": {"variants": {"trim": {"regions": {"trim_width": 1.0}}}}}}
     with pytest.raises(ConfigError, match="share the name 'synthetic-slic8'"):
         validate_config(cfg)
 

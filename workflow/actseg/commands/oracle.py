@@ -25,6 +25,8 @@ def run(args: argparse.Namespace) -> None:
     from actseg.datasets import DatasetError, open_dataset
 
     resolve_settings(args, "oracle")
+    if not args.trim_width >= 0 or args.trim_width == float("inf"):
+        raise CommandError(f"--trim-width must be a finite number >= 0, got {args.trim_width}")
     try:
         dataset = open_dataset(args.dataset, args.root, args.split)
         store = RegionsStore(args.regions)

@@ -81,7 +81,7 @@ BAD_CONFIGS = [
     ({"device": "tpu"}, ["device", "tpu"]),
     ({"stage2": {"lr": -1}}, ["stage2.lr"]),
     ({"train": {"crop_size": [128]}}, ["train.crop_size"]),
-    ({"train": {"crop_size": [512, 512]}}, ["train.crop_size", "exceeds"]),
+    ({"train": {"crop_size": [1025, 1025]}}, ["train.crop_size", "exceeds"]),
     ({"train": {"scale_range": [2.0, 0.5]}}, ["train.scale_range", "low exceeds high"]),
     ({"dataset": {"kind": "cityscapes", "root": "no/such/tree"}},
      ["dataset.root", "does not exist"]),

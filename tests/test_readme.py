@@ -131,5 +131,5 @@ def test_readme_study_command_dry_runs_seed0(workflow_copy):
     result = run_dry(command, workflow_copy)
     assert result.returncode == 0, result.stdout + result.stderr
     counts = job_counts(result.stdout)
-    # default + 5 region sizes/labellings of 5 rounds, the 1000x10 variant's 10 rounds
+    # default + 5 region sizes/labellings of 5 rounds, the 3350x10 variant's 10 rounds
     assert counts["train_stage1"] == 6 * 5 + 10 and counts["study_figure"] == 2

@@ -130,6 +130,11 @@ def dominant_labels_dominant_loss(values, round_):
     return values
 
 
+def shipped_weights(values, round_):
+    """Default weights are read from the checkout when the working directory lacks them."""
+    return {**values, "pretrained": paths.pretrained_path(values["pretrained"])}
+
+
 def rule_only_when_expanding(values, round_):
     """The overlap rule decides between expanded labels only."""
     return values if values["expand"] else _without(values, "rule")
@@ -176,8 +181,9 @@ JOBS = {
                          "labelling": "labelling", "loss": "stage1.loss",
                          "lambda_ce": "stage1.lambda_ce", "lambda_mp": "stage1.lambda_mp",
                          "lambda_pp": "stage1.lambda_pp"},
-                        (normalised_root, dominant_labels_dominant_loss)),
-    "train_stage2": Job({**DATA, **MODEL, **optimisation(2), **TRAIN_RUN}, (normalised_root,)),
+                        (normalised_root, shipped_weights, dominant_labels_dominant_loss)),
+    "train_stage2": Job({**DATA, **MODEL, **optimisation(2), **TRAIN_RUN},
+                        (normalised_root, shipped_weights)),
     "evaluate": Job({**DATA, **inference("evaluate.batch_size")}, (normalised_root,)),
     "pseudo": Job({**DATA, "labelling": "labelling", "method": "pseudo.method",
                    "expand": "pseudo.expand", "rule": "pseudo.rule",
@@ -234,5 +240,5 @@ def stage2_evaluate_inputs(exp: str, round_: int) -> dict:
 
 
 def pretrained_inputs(cfg: dict) -> list[str]:
-    pretrained = cfg["model"]["pretrained"]
+    pretrained = paths.pretrained_path(cfg["model"]["pretrained"])
     return [pretrained] if pretrained else []

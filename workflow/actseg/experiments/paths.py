@@ -11,6 +11,7 @@ two experiments sharing a name must agree on what it holds (`Experiments.registr
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from actseg.datasets.synthetic import MANIFEST
@@ -21,6 +22,28 @@ DATASET_LAYOUT = {
 }
 ROUND_FILES = ("labels.h5", "stage1.pt", "stage1_log.csv", "stage1_miou.csv", "pseudo.h5",
                "pseudo_quality.csv", "stage2.pt", "stage2_log.csv", "miou.csv", "miou.png")
+
+
+REPOSITORY = Path(__file__).resolve().parents[3]  # the checkout holding workflow/weights/
+PRETEXT_WEIGHTS = re.compile(r"workflow/weights/(?P<backbone>[a-z0-9]+)-pretext\.pt")
+
+
+def pretrained_path(value: str | None) -> str | None:
+    """model.pretrained as a job reads it: a relative path that does not exist in the
+    working directory but ships with the checkout (workflow/weights/...) is the checkout's
+    file, so the default weights are found from any working directory."""
+    if value is None or Path(value).is_absolute() or Path(value).exists():
+        return value
+    shipped = REPOSITORY / value
+    return str(shipped) if shipped.exists() else value
+
+
+def buildable_weights(value: str) -> bool:
+    """Whether the rule `pretrain` builds `value` (workflow/weights/{backbone}-pretext.pt)."""
+    from actseg.model import BACKBONES
+
+    match = PRETEXT_WEIGHTS.fullmatch(os.path.normpath(value))
+    return match is not None and match["backbone"] in BACKBONES
 
 
 def dataset_root(cfg: dict) -> str:

@@ -11,6 +11,7 @@ import jsonschema
 
 from actseg import schema
 from actseg.datasets.synthetic import may_regenerate
+from actseg.experiments import paths
 from actseg.experiments.paths import DATASET_LAYOUT
 from actseg.experiments.variants import Experiments, base_config, merge
 
@@ -86,9 +87,11 @@ def check_experiment(cfg: dict, where: str) -> list[str]:
         problems += check_synthetic(cfg, high, where)
     else:
         problems += check_dataset_root(data["kind"], Path(data["root"]), where)
-    pretrained = cfg["model"]["pretrained"]
-    if pretrained is not None and not Path(pretrained).is_file():
-        problems.append(f"{where}: model.pretrained: no such file {pretrained}")
+    pretrained = paths.pretrained_path(cfg["model"]["pretrained"])
+    if pretrained is not None and not Path(pretrained).is_file() \
+            and not paths.buildable_weights(pretrained):
+        problems.append(f"{where}: model.pretrained: no such file {pretrained} (and no rule "
+                        "builds it: workflow/weights/{backbone}-pretext.pt is built by pretrain)")
     return problems
 
 

@@ -38,6 +38,12 @@ def exp_config(wildcards):
     return experiment_config(wildcards.exp)
 
 
+def pretrain_config(wildcards):
+    """The default experiment's settings with the backbone of the requested weights."""
+    cfg = experiment_config("")
+    return {**cfg, "model": {**cfg["model"], "backbone": wildcards.backbone}}
+
+
 def regionset_config(wildcards):
     try:
         return EXPERIMENTS.regionset_config(wildcards.regionset)

@@ -6,12 +6,6 @@
 # and a missing workflow/weights/{backbone}-pretext.pt named by model.pretrained is built.
 
 
-def pretrain_config(wildcards):
-    """The default experiment's settings with the backbone of the requested file."""
-    cfg = experiment_config("")
-    return {**cfg, "model": {**cfg["model"], "backbone": wildcards.backbone}}
-
-
 rule pretrain:
     output:
         weights="workflow/weights/{backbone}-pretext.pt",

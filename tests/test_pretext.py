@@ -80,3 +80,25 @@ def test_pretrain_command_writes_loadable_backbone_with_provenance(tmp_path):
     model = build_model("small", 19, pretrained=out)
     assert torch.equal(model.backbone.stem[0].weight, state["stem.0.weight"])
     assert not list(out.parent.glob(".*pretext*"))  # the temporary whole model is gone
+
+
+def test_shipped_weights_match_their_provenance():
+    from workflow_runs import REPO
+
+    weights = REPO / "workflow" / "weights" / "small-pretext.pt"
+    provenance = json.loads(weights.with_suffix(".json").read_text())
+    assert provenance["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert "pretrain" in provenance["command"]
+    build_model("small", 19, pretrained=weights)  # loads into the default backbone
+
+
+@pytest.mark.slow
+def test_pretrain_rule_builds_a_missing_weights_file_only_on_request(tmp_path):
+    from workflow_runs import job_counts, snakemake
+
+    (tmp_path / "config.yaml").write_text("{}\n")
+    target = "workflow/weights/resnet18-pretext.pt"
+    plan = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "config.yaml"), target)
+    assert plan.returncode == 0, plan.stderr
+    assert job_counts(plan.stdout) == {"pretrain": 1}
+    assert "wildcards: backbone=resnet18" in plan.stdout

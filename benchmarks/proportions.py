@@ -27,14 +27,17 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--root", required=True)
     p.add_argument("--set", action="append", required=True, metavar="NAME=FOLDER",
                    help="a region set folder holding regions.h5 and oracle.h5")
+    p.add_argument("--images", type=int, default=None,
+                   help="only the first N train images (a city generated with more images "
+                        "holds the smaller one's images first)")
     return p.parse_args()
 
 
-def dominant_pixels(dataset, store: RegionsStore, r_max: int) -> np.ndarray:
-    """(N, R_max) pixel count of each region's most frequent label (void counts as one)."""
+def dominant_pixels(dataset, store: RegionsStore, r_max: int, count: int) -> np.ndarray:
+    """(count, R_max) pixel count of each region's most frequent label (void counts as one)."""
     channels = dataset.num_classes + 1
-    out = np.zeros((len(dataset), r_max), np.int64)
-    for index in range(len(dataset)):
+    out = np.zeros((count, r_max), np.int64)
+    for index in range(count):
         gt = dataset.load_label(index).astype(np.int64)
         classes = np.where(gt == 255, dataset.num_classes, gt).ravel()
         regions = store.region_map(index).astype(np.int64).ravel()
@@ -43,13 +46,14 @@ def dominant_pixels(dataset, store: RegionsStore, r_max: int) -> np.ndarray:
     return out
 
 
-def row(name: str, dataset, folder: str) -> str:
+def row(name: str, dataset, folder: str, images: int | None) -> str:
     store = RegionsStore(f"{folder}/regions.h5")
     table = read_oracle(f"{folder}/oracle.h5")
-    present = table.area > 0
-    area, core = table.area[present], table.trimmed_area[present]
-    classes = table.cost("multiclass")[present]
-    dominant = dominant_pixels(dataset, store, table.area.shape[1])[present]
+    count = images or len(dataset)
+    present = table.area[:count] > 0
+    area, core = table.area[:count][present], table.trimmed_area[:count][present]
+    classes = table.cost("multiclass")[:count][present]
+    dominant = dominant_pixels(dataset, store, table.area.shape[1], count)[present]
     cells = [name, f"{present.sum(axis=1).mean():.0f}", f"{area.mean():.1f}",
              f"{100 * core.sum() / area.sum():.1f} %", f"{100 * (core == 0).mean():.1f} %",
              *(f"{100 * share:.1f} %" for share in
@@ -66,7 +70,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for spec in args.set:
         name, folder = spec.split("=", 1)
-        print(row(name, dataset, folder))
+        print(row(name, dataset, folder, args.images))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ sys.path.insert(0, os.path.join(workflow.basedir, "workflow"))  # this checkout'
 
 from snakemake.exceptions import WorkflowError
 
-from actseg.experiments import ConfigError, jobs, paths
-from actseg.experiments import validate_config as _validate
+from actseg.experiments import jobs, paths
+from actseg.experiments.validation import ConfigError
+from actseg.experiments.validation import validate_config as _validate
 from actseg.experiments.variants import UnknownExperiment
 
 EXPERIMENTS = None  # set by validate_config

@@ -18,7 +18,7 @@ if str(TESTS) not in sys.path:
 
 def tiny_config() -> dict:
     """The tiny experiment as one config: workflow/configs/tiny.yaml over config.yaml."""
-    from actseg.experiments import merge
+    from actseg.experiments.variants import merge
 
     base = yaml.safe_load((REPO / "config.yaml").read_text())
     return merge(base, yaml.safe_load((REPO / "workflow/configs/tiny.yaml").read_text()))

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from workflow_runs import REPO, job_counts, snakemake
 
-from actseg.experiments import ConfigError, validate_config
+from actseg.experiments.validation import ConfigError, validate_config
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -95,7 +95,7 @@ BAD_CONFIGS = [
 
 
 def default_config_with(overrides: dict) -> dict:
-    from actseg.experiments import merge
+    from actseg.experiments.variants import merge
 
     return merge(yaml.safe_load((REPO / "config.yaml").read_text()), overrides)
 

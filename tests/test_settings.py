@@ -20,7 +20,7 @@ from actseg.experiments import jobs
 
 
 def config(**overrides) -> dict:
-    from actseg.experiments import merge
+    from actseg.experiments.variants import merge
 
     return schema.fill_defaults(merge({}, overrides))
 

@@ -64,13 +64,12 @@ def resolve_settings(args: argparse.Namespace, job_name: str, round_: int | None
                      ) -> dict:
     """The job's settings (result and run settings), also set as attributes of `args`
     (None for those the job's domain rules drop)."""
-    from actseg.experiments import ConfigError
     from actseg.experiments.jobs import JOBS, resolve
-    from actseg.experiments.validation import load_config
+    from actseg.experiments.validation import ConfigError, load_config
 
     job = JOBS[job_name]
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config) if args.config else schema.fill_defaults({})
         values = {option: schema.lookup(cfg, key) for option, key in job.keys.items()}
         values.update(_read_json(args.settings))
         values.update({o: getattr(args, o) for o in job.keys if o in vars(args)})

@@ -6,9 +6,7 @@ the config dict, importable and unit-tested (rules/common.smk only wraps it).
 - `paths`: the path registry (datasets, region sets, per-experiment round files);
 - `jobs`: for each rule, the exact settings that change its output (the domain rules live
   there once) and its inputs; the CLI resolves a hand-written config through the same map.
+
+The package imports nothing itself: every command imports `jobs`, and only the workflow and
+`--config` need the validation (jsonschema).
 """
-
-from actseg.experiments.validation import ConfigError, validate_config
-from actseg.experiments.variants import Experiments, merge
-
-__all__ = ["ConfigError", "Experiments", "merge", "validate_config"]

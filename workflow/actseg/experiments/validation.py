@@ -7,8 +7,6 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-import jsonschema
-
 from actseg import schema
 from actseg.datasets.synthetic import may_regenerate
 from actseg.experiments import paths
@@ -55,6 +53,8 @@ def check_variant(cfg: dict, overrides: dict, where: str) -> list[str]:
 
 
 def raise_schema_errors(cfg: dict, where: str) -> None:
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(schema.load_schema())
     errors = sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
     if errors:

@@ -98,7 +98,7 @@ def test_pretrain_rule_builds_a_missing_weights_file_only_on_request(tmp_path):
 
     (tmp_path / "config.yaml").write_text("{}\n")
     target = "workflow/weights/resnet18-pretext.pt"
-    plan = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "config.yaml"), target)
+    plan = snakemake(tmp_path, "-n", target, "--configfile", str(tmp_path / "config.yaml"))
     assert plan.returncode == 0, plan.stderr
     assert job_counts(plan.stdout) == {"pretrain": 1}
     assert "wildcards: backbone=resnet18" in plan.stdout

@@ -18,6 +18,7 @@ import argparse
 import numpy as np
 
 from actseg.datasets import open_dataset
+from actseg.oracle import _class_index, _histograms
 from actseg.stores import RegionsStore, read_oracle
 
 
@@ -37,12 +38,10 @@ def dominant_pixels(dataset, store: RegionsStore, r_max: int, count: int) -> np.
     """(count, R_max) pixel count of each region's most frequent label (void counts as one)."""
     channels = dataset.num_classes + 1
     out = np.zeros((count, r_max), np.int64)
-    for index in range(count):
-        gt = dataset.load_label(index).astype(np.int64)
-        classes = np.where(gt == 255, dataset.num_classes, gt).ravel()
+    for index in range(count):  # the oracle's own (region, class) histogram
+        classes = _class_index(dataset.load_label(index), dataset.num_classes).ravel()
         regions = store.region_map(index).astype(np.int64).ravel()
-        hist = np.bincount(regions * channels + classes, minlength=r_max * channels)
-        out[index] = hist.reshape(r_max, channels).max(axis=1)
+        out[index] = _histograms(regions, classes, r_max, channels).max(axis=1)
     return out
 
 

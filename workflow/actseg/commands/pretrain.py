@@ -28,7 +28,6 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from actseg.checkpoint import load_checkpoint
     from actseg.model import build_model
     from actseg.pretext import PretextDataset
     from actseg.train import PixelLabelObjective, TrainSettings, train
@@ -53,14 +52,13 @@ def run(args: argparse.Namespace) -> int:
               out.with_suffix(".log.csv"), {"stage": "pretext", "backbone": args.backbone})
     except (ValueError, RuntimeError) as err:
         raise CommandError(str(err)) from err
-    state = load_checkpoint(full)["model"]
-    full.unlink()
-    write_backbone(out, state, settings, time.perf_counter() - start)
+    full.unlink()  # the trained model is still in memory
+    write_backbone(out, model.backbone.state_dict(), settings, time.perf_counter() - start)
     return 0
 
 
-def write_backbone(out, state: dict, settings: dict, seconds: float) -> None:
-    """The backbone part of `state` to `out`, its provenance to `out` .json (atomically)."""
+def write_backbone(out, backbone: dict, settings: dict, seconds: float) -> None:
+    """The backbone state dict to `out`, its provenance to `out` .json (atomically)."""
     import hashlib
     import json
     import shlex
@@ -73,7 +71,6 @@ def write_backbone(out, state: dict, settings: dict, seconds: float) -> None:
     from actseg.fileio import atomic_output
     from actseg.pretext import FAMILIES
 
-    backbone = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
     with atomic_output(out) as tmp:
         torch.save(backbone, tmp)
     digest = hashlib.sha256(Path(out).read_bytes()).hexdigest()

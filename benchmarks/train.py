@@ -32,6 +32,7 @@ import torch
 from torch.utils.data import default_collate
 
 from actseg.datasets import open_dataset
+from actseg.inference import resolve_switch
 from actseg.model import build_model
 from actseg.stores import LabelState, RegionsStore, read_oracle
 from actseg.train import (InfiniteBatchSampler, PartialLabelObjective, PixelLabelObjective,
@@ -75,19 +76,29 @@ def settings_for(args) -> TrainSettings:
                          checkpoint_every=100, log_every=10, device=args.device)
 
 
+def precision(args) -> tuple[bool, bool]:
+    """(bf16 autocast, channels_last) as the loop resolves them (`train.amp` = auto)."""
+    settings, device = settings_for(args), torch.device(args.device)
+    return (resolve_switch(settings.amp, device, cpu_auto=True),
+            resolve_switch(settings.channels_last, device, cpu_auto=True))
+
+
 def step_rate(trainset, objective, num_classes: int, args) -> float:
     """Images/s of the optimisation step alone on one collated batch (after 3 warm-ups)."""
     torch.manual_seed(0)
+    device = torch.device(args.device)
+    use_amp, use_cl = precision(args)
     model = build_model(args.backbone, num_classes).to(args.device).train()
+    if use_cl:
+        model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, settings_for(args))
     keys = next(iter(InfiniteBatchSampler(len(trainset), args.batch_size, seed=0)))
     image, *targets = default_collate([trainset[key] for key in keys])
-    device = torch.device(args.device)
     steps = max(5, args.iterations // 2)
     for i in range(steps + 3):
         if i == 3:
             start = time.perf_counter()
-        _step(model, optimizer, objective, image, targets, device, False, False, i + 1)
+        _step(model, optimizer, objective, image, targets, device, use_amp, use_cl, i + 1)
     return steps * args.batch_size / (time.perf_counter() - start)
 
 
@@ -114,7 +125,7 @@ def main() -> None:
     h, w = dataset.image_size(0)
     print(f"dataset {args.root}: {len(dataset)} images {h}x{w}; objective {objective.name}; "
           f"crop {tuple(args.crop_size)}, batch {args.batch_size}, {args.threads} threads, "
-          f"{args.device}")
+          f"{args.device}; bf16 autocast / channels_last: {precision(args)}")
     print(f"step alone    : {step:8.1f} images/s")
     print(f"training loop : {loop:8.1f} images/s  ({args.iterations} iterations, "
           f"CPU load {100 * load:.0f} %)")

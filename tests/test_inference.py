@@ -27,6 +27,18 @@ def test_resolve_switch():
         resolve_switch("maybe", cpu)
 
 
+def test_training_auto_follows_native_cpu_bf16(monkeypatch):
+    from actseg import inference
+
+    cpu = torch.device("cpu")
+    for native in (True, False):
+        monkeypatch.setattr(inference, "native_bf16_cpu", lambda native=native: native)
+        assert resolve_switch("auto", cpu, cpu_auto=True) is native
+        assert resolve_switch("auto", cpu) is False  # inference keeps fp32 on CPU
+        assert resolve_switch("off", cpu, cpu_auto=True) is False
+    assert isinstance(inference.native_bf16_cpu(), bool)
+
+
 @pytest.fixture(scope="module")
 def tiny_model():
     torch.manual_seed(0)

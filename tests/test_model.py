@@ -177,3 +177,29 @@ def test_missing_or_unreadable_file(tmp_path):
     junk.write_bytes(b"not a pickle")
     with pytest.raises(PretrainedWeightsError, match="cannot read"):
         build_model("small", num_classes=3, pretrained=junk)
+
+
+def test_whole_model_files_initialise_the_head_unless_asked_not_to(tmp_path):
+    torch.manual_seed(3)
+    source = build_model("small", num_classes=5)
+    path = tmp_path / "whole.pt"
+    torch.save({k: v for k, v in source.state_dict().items() if not k.startswith("classifier")},
+               path)
+    own = source.state_dict()
+    for head in (True, False):
+        torch.manual_seed(4)
+        model = build_model("small", num_classes=19, pretrained=path, pretrained_head=head)
+        _backbone_equal(model, source.backbone.state_dict())
+        same = [torch.equal(v, own[k]) for k, v in model.state_dict().items()
+                if k.startswith(("aspp.", "decoder.")) and v.dim() == 4]  # conv weights
+        assert all(same) if head else not any(same)
+        assert model.classifier.weight.shape[0] == 20  # never taken from the file
+
+
+def test_head_mismatch_names_the_head(tmp_path):
+    source = build_model("small", num_classes=3, head_channels=32)
+    path = tmp_path / "whole.pt"
+    torch.save(source.state_dict(), path)
+    with pytest.raises(PretrainedWeightsError, match="do not match the ASPP and decoder"):
+        build_model("small", num_classes=3, pretrained=path)
+    build_model("small", num_classes=3, pretrained=path, pretrained_head=False)

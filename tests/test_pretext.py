@@ -76,9 +76,11 @@ def test_pretrain_command_writes_loadable_backbone_with_provenance(tmp_path):
     assert provenance["settings"]["iterations"] == 3 and provenance["settings"]["seed"] == 0
     assert "pretrain" in provenance["command"]
     state = torch.load(out, weights_only=True)
-    assert all(not key.startswith(("backbone.", "aspp.", "classifier")) for key in state)
+    assert {key.split(".")[0] for key in state} == {"backbone", "aspp", "decoder"}
     model = build_model("small", 19, pretrained=out)
-    assert torch.equal(model.backbone.stem[0].weight, state["stem.0.weight"])
+    assert torch.equal(model.backbone.stem[0].weight, state["backbone.stem.0.weight"])
+    loaded = model.state_dict()
+    assert all(torch.equal(loaded[key], value) for key, value in state.items())
     assert not list(out.parent.glob(".*pretext*"))  # the temporary whole model is gone
 
 

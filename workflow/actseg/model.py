@@ -275,6 +275,7 @@ def _init_weights(model: nn.Module, zero_init_residual: bool = True) -> None:
 
 _IGNORED_PREFIXES = ("fc.",)  # the ImageNet classifier of torchvision checkpoints
 _TORCHVISION_STEM = {"conv1.": "stem.0.", "bn1.": "stem.1."}
+_HEAD_PREFIXES = ("aspp.", "decoder.")  # the head a whole-model file may carry
 
 
 def _unwrap_state_dict(obj: object, source: str) -> dict[str, torch.Tensor]:
@@ -284,13 +285,23 @@ def _unwrap_state_dict(obj: object, source: str) -> dict[str, torch.Tensor]:
             obj = obj[key]
     if not isinstance(obj, Mapping) or not all(torch.is_tensor(v) for v in obj.values()):
         raise PretrainedWeightsError(f"{source}: not a state dict of tensors")
-    state = {k.removeprefix("module."): v for k, v in obj.items()}
-    if any(k.startswith("backbone.") for k in state):  # a whole-model checkpoint of ours
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def split_pretrained(state: Mapping[str, torch.Tensor]
+                     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(backbone state, head state) of a weights file. A whole-model file of ours (keys
+    `backbone.*`) also yields its ASPP and decoder (`aspp.*`, `decoder.*`; the classifier
+    is never taken: its classes are the source task's); a backbone-only or torchvision file
+    yields an empty head."""
+    head: dict[str, torch.Tensor] = {}
+    if any(k.startswith("backbone.") for k in state):
+        head = {k: v for k, v in state.items() if k.startswith(_HEAD_PREFIXES)}
         state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
     if "conv1.weight" in state:  # torchvision layout: rename its stem to ours
         for old, new in _TORCHVISION_STEM.items():
             state = {(new + k[len(old):] if k.startswith(old) else k): v for k, v in state.items()}
-    return {k: v for k, v in state.items() if not k.startswith(_IGNORED_PREFIXES)}
+    return {k: v for k, v in state.items() if not k.startswith(_IGNORED_PREFIXES)}, head
 
 
 def _list(keys: Sequence[str], limit: int = 20) -> str:
@@ -304,11 +315,10 @@ def _stem_kernel(state: Mapping[str, torch.Tensor]) -> int | None:
     return None if weight is None else weight.shape[-1]
 
 
-def load_backbone_state(backbone: ResNetBackbone, state: Mapping[str, torch.Tensor],
-                        source: str) -> None:
-    """Load `state` into `backbone`, raising a PretrainedWeightsError that lists every
-    missing, unexpected or wrongly shaped key (BN's `num_batches_tracked` is optional)."""
-    own = backbone.state_dict()
+def _check_state(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor],
+                 source: str, what: str) -> None:
+    """Raise a PretrainedWeightsError listing every missing, unexpected or wrongly shaped key
+    of `state` against the module state `own` (BN's `num_batches_tracked` is optional)."""
     optional = {k for k in own if k.endswith("num_batches_tracked")}
     missing = [k for k in own if k not in state and k not in optional]
     unexpected = [k for k in state if k not in own]
@@ -319,19 +329,34 @@ def load_backbone_state(backbone: ResNetBackbone, state: Mapping[str, torch.Tens
                     for name, keys in (("missing keys", missing), ("unexpected keys", unexpected),
                                        ("shape mismatches (file vs model)", shapes)) if keys]
         hint = ""
-        if _stem_kernel(state) != _stem_kernel(own):
+        if what == "backbone" and _stem_kernel(state) != _stem_kernel(own):
             hint = ("\nThe file's stem does not match the model's: torchvision checkpoints have "
                     "the standard 7×7 stem (build with stem='standard'); deep-stem checkpoints "
                     "need stem='deep'.")
         raise PretrainedWeightsError(
-            f"{source}: weights do not match the backbone:\n  " + "\n  ".join(problems) + hint
+            f"{source}: weights do not match the {what}:\n  " + "\n  ".join(problems) + hint
         )
+
+
+def load_backbone_state(backbone: ResNetBackbone, state: Mapping[str, torch.Tensor],
+                        source: str) -> None:
+    """Load `state` into `backbone` (every key must match; see `_check_state`)."""
+    _check_state(backbone.state_dict(), state, source, "backbone")
     backbone.load_state_dict(state, strict=False)
 
 
+def load_head_state(model: DeepLabV3Plus, state: Mapping[str, torch.Tensor],
+                    source: str) -> None:
+    """Load a whole-model file's ASPP and decoder into `model` (every key must match)."""
+    own = {k: v for k, v in model.state_dict().items() if k.startswith(_HEAD_PREFIXES)}
+    _check_state(own, state, source, "ASPP and decoder")
+    model.load_state_dict(state, strict=False)
+
+
 def load_pretrained(model: DeepLabV3Plus, pretrained: str | os.PathLike, backbone: str,
-                    stem: str) -> None:
-    """Load ImageNet weights into `model.backbone` from a local state-dict file."""
+                    stem: str, head: bool = True) -> None:
+    """Load pretrained weights from a local state-dict file into `model.backbone` and, when
+    `head` is set and the file is a whole model of ours, into its ASPP and decoder."""
     path = Path(pretrained)
     if not path.is_file():
         raise PretrainedWeightsError(f"{path}: pretrained weights file not found")
@@ -339,8 +364,13 @@ def load_pretrained(model: DeepLabV3Plus, pretrained: str | os.PathLike, backbon
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - corrupt or non-tensor pickles
         raise PretrainedWeightsError(f"{path}: cannot read weights ({err})") from err
-    load_backbone_state(model.backbone, _unwrap_state_dict(obj, str(path)), str(path))
-    log.info("loaded pretrained %s backbone (%s stem) from %s", backbone, stem, path)
+    backbone_state, head_state = split_pretrained(_unwrap_state_dict(obj, str(path)))
+    load_backbone_state(model.backbone, backbone_state, str(path))
+    parts = "backbone"
+    if head and head_state:
+        load_head_state(model, head_state, str(path))
+        parts = "backbone, ASPP and decoder"
+    log.info("loaded pretrained %s %s (%s stem) from %s", backbone, parts, stem, path)
 
 
 # --------------------------------------------------------------------------- factory
@@ -349,11 +379,11 @@ def load_pretrained(model: DeepLabV3Plus, pretrained: str | os.PathLike, backbon
 def build_model(
     backbone: str = "small", num_classes: int = 19, output_stride: int = 16,
     aspp_rates: Sequence[int] = (6, 12, 18), pretrained: str | os.PathLike | None = None,
-    head_channels: int | None = None, stem: str = "deep",
+    head_channels: int | None = None, stem: str = "deep", pretrained_head: bool = True,
 ) -> DeepLabV3Plus:
     """DeepLabV3+ for `num_classes` real classes (C): the network outputs C+1 channels,
     channel C being the undefined class. `pretrained` is a local state-dict file (nothing
-    is downloaded)."""
+    is downloaded); `pretrained_head` also takes its ASPP and decoder when it has them."""
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; expected one of {sorted(BACKBONES)}")
     if num_classes < 1:
@@ -364,5 +394,5 @@ def build_model(
         aspp_rates, head_channels or spec.head_channels,
     )
     if pretrained is not None:
-        load_pretrained(model, pretrained, backbone, stem)
+        load_pretrained(model, pretrained, backbone, stem, pretrained_head)
     return model

@@ -2,7 +2,8 @@
 
 docs/method.md §4: AdamW with two parameter groups (backbone lr, head lr × head_lr_mult), weight
 decay on every parameter, poly schedule `lr = (base - min_lr)·(1 - it/T)^power + min_lr`, an
-infinite sampler reshuffled every epoch. bf16 autocast and channels_last on CUDA.
+infinite sampler reshuffled every epoch. bf16 autocast and channels_last on CUDA and on CPUs
+with native bf16 (`train.amp`, `train.channels_last`).
 
 Determinism: the model is initialised from `seed`; the sampler's permutation for epoch e and
 the augmentation seed of the k-th drawn sample are functions of (seed, e) and (seed, k) only
@@ -335,8 +336,8 @@ def train(model: torch.nn.Module, trainset, objective: Objective, settings: Trai
     with the same `run_key` (settings + caller's key); deletes it on success.
     """
     device = resolve_device(settings.device)
-    use_amp = resolve_switch(settings.amp, device)
-    use_cl = resolve_switch(settings.channels_last, device)
+    use_amp = resolve_switch(settings.amp, device, cpu_auto=True)
+    use_cl = resolve_switch(settings.channels_last, device, cpu_auto=True)
     key = {**settings.run_key(), "objective": objective.name, "examples": len(trainset),
            **(run_key or {})}
     model.to(device)

@@ -1,6 +1,7 @@
-"""`actseg pretrain`: pretrain a backbone on the procedural texture-and-shape domain
-(`actseg.pretext`) -> a backbone state dict that `model.pretrained` loads, plus a JSON
-provenance file (command, settings, code version, sha256) beside it."""
+"""`actseg pretrain`: pretrain the network on the procedural texture-and-shape domain
+(`actseg.pretext`) -> its state dict without the pretext classifier (backbone, ASPP and
+decoder) that `model.pretrained` loads, plus a JSON provenance file (command, settings, code
+version, sha256) beside it."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     start = time.perf_counter()
     # the whole pretext model sits beside the output while training, so that a killed run
-    # resumes from its <full>.resume.pt; only the backbone is kept
+    # resumes from its <full>.resume.pt; all but its classifier is kept
     full = out.with_name(f".{out.stem}.pretext.pt")
     try:
         train(model, dataset, PixelLabelObjective(), train_settings, full,
@@ -53,12 +54,13 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, RuntimeError) as err:
         raise CommandError(str(err)) from err
     full.unlink()  # the trained model is still in memory
-    write_backbone(out, model.backbone.state_dict(), settings, time.perf_counter() - start)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier.")}
+    write_weights(out, state, settings, time.perf_counter() - start)
     return 0
 
 
-def write_backbone(out, backbone: dict, settings: dict, seconds: float) -> None:
-    """The backbone state dict to `out`, its provenance to `out` .json (atomically)."""
+def write_weights(out, state: dict, settings: dict, seconds: float) -> None:
+    """The weights' state dict to `out`, its provenance to `out` .json (atomically)."""
     import hashlib
     import json
     import shlex
@@ -72,7 +74,7 @@ def write_backbone(out, backbone: dict, settings: dict, seconds: float) -> None:
     from actseg.pretext import FAMILIES
 
     with atomic_output(out) as tmp:
-        torch.save(backbone, tmp)
+        torch.save(state, tmp)
     digest = hashlib.sha256(Path(out).read_bytes()).hexdigest()
     command = ["python", "-m", "actseg", "pretrain", "--out", str(out),
                "--settings", settings_json(settings)]
@@ -80,6 +82,7 @@ def write_backbone(out, backbone: dict, settings: dict, seconds: float) -> None:
                   "settings": settings, "output_stride": PRETEXT_OUTPUT_STRIDE,
                   "actseg_version": __version__, "torch_version": torch.__version__,
                   "domain": "actseg.pretext: texture families " + ", ".join(FAMILIES),
+                  "parts": "backbone, ASPP and decoder (not the pretext classifier)",
                   "sha256": digest, "seconds": round(seconds, 1)}
     with atomic_output(Path(out).with_suffix(".json")) as tmp:
         Path(tmp).write_text(json.dumps(provenance, indent=2) + "\n")

@@ -111,7 +111,8 @@ def run(args: argparse.Namespace) -> None:
         trainset, objective = build_trainset(args, dataset, augment)
         torch.manual_seed(args.seed)  # the fresh initialisation is a function of the seed
         model = build_model(args.backbone, dataset.num_classes, args.output_stride,
-                            tuple(args.aspp_rates), args.pretrained, stem=args.stem)
+                            tuple(args.aspp_rates), args.pretrained, stem=args.stem,
+                            pretrained_head=args.pretrained_head)
         if args.init_classifier:
             copy_classifier(model, args.init_classifier)
         meta = {"backbone": args.backbone, "num_classes": dataset.num_classes,

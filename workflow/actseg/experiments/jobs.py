@@ -131,7 +131,10 @@ def dominant_labels_dominant_loss(values, round_):
 
 
 def shipped_weights(values, round_):
-    """Default weights are read from the checkout when the working directory lacks them."""
+    """Default weights are read from the checkout when the working directory lacks them;
+    without weights, whether to take their head means nothing."""
+    if values["pretrained"] is None:
+        return _without(values, "pretrained_head")
     return {**values, "pretrained": paths.pretrained_path(values["pretrained"])}
 
 
@@ -145,7 +148,8 @@ def rule_only_when_expanding(values, round_):
 DATA = {"dataset": "dataset.kind", "root": "dataset.root"}
 MODEL = {"backbone": "model.backbone", "stem": "model.stem",
          "output_stride": "model.output_stride", "aspp_rates": "model.aspp_rates",
-         "pretrained": "model.pretrained", "tau": "model.tau"}
+         "pretrained": "model.pretrained", "pretrained_head": "model.pretrained_head",
+         "tau": "model.tau"}
 TRAIN_RUN = {"num_workers": "train.num_workers", "checkpoint_every": "train.checkpoint_every",
              "log_every": "train.log_every", "channels_last": "train.channels_last",
              "device": "device"}

@@ -12,6 +12,8 @@ import importlib
 import logging
 import sys
 
+from actseg.errors import ActsegError
+
 COMMANDS = {
     "synth": "generate the embedded synthetic city in the Cityscapes layout",
     "regions": "cut training images into regions (SLIC, grid, SEEDS) -> regions.h5",
@@ -26,7 +28,7 @@ COMMANDS = {
 }
 
 
-class CommandError(Exception):
+class CommandError(ActsegError):
     """A user-facing error: printed without a traceback, exit code 2."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import platform
 import re
@@ -18,25 +19,31 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from actseg.errors import ActsegError
+
 TEMP_SUFFIXES = (".tmp", ".old")
 _TAG = re.compile(r"^\..+\.(?P<host>[^.]+)-(?P<pid>\d+)\.[^.]+(?:\.[^.]+)*$")
 MIN_FREE_BYTES = 1 << 20  # a failed write with less room than this is reported as disk full
 
 
-class NoSpaceError(OSError):
+class NoSpaceError(ActsegError, OSError):
     """The device ran out of space while writing a file; the message names it."""
 
     def __init__(self, path: str | os.PathLike):
         super().__init__(errno.ENOSPC, f"no space left on device while writing {path}")
 
+    def __str__(self) -> str:
+        return self.strerror
 
-def _host() -> str:
+
+def host_name() -> str:
+    """This host's name, safe inside a file name."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
 
 
 def temp_prefix(path: Path) -> str:
     """`.<name>.<host>-<pid>.`: what this process's temporaries for `path` start with."""
-    return f".{path.name}.{_host()}-{os.getpid()}."
+    return f".{path.name}.{host_name()}-{os.getpid()}."
 
 
 def pid_alive(pid: int) -> bool:
@@ -57,7 +64,7 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
             match = _TAG.match(entry.name)
             if not match or not entry.name.endswith(TEMP_SUFFIXES):
                 continue
-            if match["host"] != _host() or pid_alive(int(match["pid"])):
+            if match["host"] != host_name() or pid_alive(int(match["pid"])):
                 continue
             target = Path(entry.path)
             if target.is_dir() and not target.is_symlink():
@@ -126,6 +133,15 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """`sha256:<hex>` of a file's content: what a resume key holds for each input."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
 
 
 def _umask() -> int:

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from actseg.errors import ActsegError
+
 log = logging.getLogger(__name__)
 
 
@@ -58,7 +60,7 @@ BACKBONES: dict[str, BackboneSpec] = {
 STEMS = ("deep", "standard")
 
 
-class PretrainedWeightsError(ValueError):
+class PretrainedWeightsError(ActsegError, ValueError):
     """Pretrained weights could not be found, fetched or matched to the backbone."""
 
 

@@ -18,13 +18,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from actseg.errors import ActsegError
 from actseg.fileio import atomic_output, provenance
 
 GZIP = dict(compression="gzip", compression_opts=1, shuffle=True)
 LABELLINGS = ("multiclass", "dominant")
 
 
-class StoreError(Exception):
+class StoreError(ActsegError):
     """A store is missing, incomplete or inconsistent; the message names the file."""
 
 

@@ -16,9 +16,10 @@ import numpy as np
 from PIL import Image
 
 from actseg import IGNORE_INDEX
+from actseg.errors import ActsegError
 
 
-class DatasetError(Exception):
+class DatasetError(ActsegError):
     """A dataset is missing, incomplete or corrupt; the message names the file or folder."""
 
 

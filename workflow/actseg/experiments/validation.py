@@ -9,6 +9,7 @@ from pathlib import Path
 
 from actseg import schema
 from actseg.datasets.synthetic import may_regenerate
+from actseg.errors import ActsegError
 from actseg.experiments import paths
 from actseg.experiments.paths import DATASET_LAYOUT
 from actseg.experiments.variants import Experiments, base_config, merge
@@ -18,7 +19,7 @@ INVOCATION_WIDE = tuple(key for key in schema.setting_keys()
                         if "." not in key and schema.is_run_setting(key))
 
 
-class ConfigError(ValueError):
+class ConfigError(ActsegError, ValueError):
     """An invalid configuration; the message lists every problem, one per line."""
 
     def __init__(self, problems: list[str]):

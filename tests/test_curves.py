@@ -39,7 +39,7 @@ def test_command_writes_the_png(tmp_path):
 def test_bad_csv_is_named(tmp_path, content, problem, capsys):
     csv = tmp_path / "bad.csv"
     csv.write_text(content)
-    assert main(["curve", "--csv", str(csv), "--out", str(tmp_path / "x.png")]) == 2
+    assert main(["curve", "--csv", str(csv), "--out", str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err
     assert str(csv) in err and problem in err
     assert not (tmp_path / "x.png").exists()

@@ -63,3 +63,12 @@ def test_an_error_from_a_loader_worker_is_reduced_to_its_message():
                            "Original Traceback (most recent call last):\n  File \"x.py\"\n"
                            "actseg.datasets.common.DatasetError: a.png: corrupt image")
     assert one_line(wrapped) == "a.png: corrupt image"
+
+
+def test_a_non_finite_option_is_refused_naming_it(corrupt, tmp_path, capsys):
+    fx, _ = corrupt
+    assert main(["train", "--stage", "1", "--dataset", "synthetic", "--root", str(fx.root),
+                 "--regions", str(fx.regions), "--oracle", str(fx.oracle), "--labels",
+                 str(fx.labels), "--lr", "nan", "--out", str(tmp_path / "m.pt"),
+                 "--log-csv", str(tmp_path / "log.csv")]) == 1
+    assert "not a finite number: --lr nan" in capsys.readouterr().err

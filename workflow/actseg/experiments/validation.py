@@ -30,6 +30,9 @@ class ConfigError(ActsegError, ValueError):
 def validate_config(cfg: dict) -> Experiments:
     """Validate `cfg` in place (defaults filled in), then every study variant and the
     cross-field constraints; returns the experiments it defines. Raises ConfigError."""
+    for spec in (cfg.get("studies") or {}).values():
+        for overrides in ((spec or {}).get("variants") or {}).values():
+            schema.coerce_numeric_strings(overrides)  # overrides are nested like the file
     raise_schema_errors(cfg, "config")
     schema.fill_defaults(cfg)
     problems = check_experiment(base_config(cfg), "config")
@@ -54,12 +57,18 @@ def check_variant(cfg: dict, overrides: dict, where: str) -> list[str]:
 
 
 def raise_schema_errors(cfg: dict, where: str) -> None:
+    """Check `cfg` against the schema after turning numeric strings into numbers (in
+    place); NaN and infinite numbers are errors too."""
     import jsonschema
 
+    schema.coerce_numeric_strings(cfg)
     validator = jsonschema.Draft202012Validator(schema.load_schema())
     errors = sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        raise ConfigError([describe_schema_error(err, where) for err in errors])
+    problems = [describe_schema_error(err, where) for err in errors]
+    problems += [f"{where}: {key}: {value} is not a finite number"
+                 for key, value in schema.non_finite(cfg)]
+    if problems:
+        raise ConfigError(problems)
 
 
 def describe_schema_error(error, where: str) -> str:

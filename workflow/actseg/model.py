@@ -22,6 +22,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from actseg.errors import ActsegError
+from actseg.weightfile import file_problem, unreadable
 
 log = logging.getLogger(__name__)
 
@@ -335,12 +336,13 @@ def load_pretrained(model: DeepLabV3Plus, pretrained: str | os.PathLike, backbon
                     stem: str) -> None:
     """Load ImageNet weights into `model.backbone` from a local state-dict file."""
     path = Path(pretrained)
-    if not path.is_file():
-        raise PretrainedWeightsError(f"{path}: pretrained weights file not found")
+    problem = file_problem(path)
+    if problem:
+        raise PretrainedWeightsError(f"model.pretrained: {problem}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - corrupt or non-tensor pickles
-        raise PretrainedWeightsError(f"{path}: cannot read weights ({err})") from err
+        raise PretrainedWeightsError(f"model.pretrained: {unreadable(path, err)}") from err
     load_backbone_state(model.backbone, _unwrap_state_dict(obj, str(path)), str(path))
     log.info("loaded pretrained %s backbone (%s stem) from %s", backbone, stem, path)
 

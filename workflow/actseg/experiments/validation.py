@@ -13,6 +13,7 @@ from actseg.errors import ActsegError
 from actseg.experiments import paths
 from actseg.experiments.paths import DATASET_LAYOUT
 from actseg.experiments.variants import Experiments, base_config, merge
+from actseg.weightfile import file_problem
 
 # Top-level run settings: invocation-wide, so a study variant may not override them.
 INVOCATION_WIDE = tuple(key for key in schema.setting_keys()
@@ -98,10 +99,10 @@ def check_experiment(cfg: dict, where: str) -> list[str]:
     else:
         problems += check_dataset_root(data["kind"], Path(data["root"]), where)
     pretrained = paths.pretrained_path(cfg["model"]["pretrained"])
-    if pretrained is not None and not Path(pretrained).is_file() \
-            and not paths.buildable_weights(pretrained):
-        problems.append(f"{where}: model.pretrained: no such file {pretrained} (and no rule "
-                        "builds it: workflow/weights/{backbone}-pretext.pt is built by pretrain)")
+    problem = None if pretrained is None else file_problem(pretrained)
+    if problem and not (not Path(pretrained).exists() and paths.buildable_weights(pretrained)):
+        problems.append(f"{where}: model.pretrained: {problem} (no rule builds it: only "
+                        "workflow/weights/{backbone}-pretext.pt is built, by pretrain)")
     return problems
 
 

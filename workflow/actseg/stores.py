@@ -10,10 +10,13 @@ DataLoader workers.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import h5py
 import numpy as np
@@ -260,8 +263,20 @@ def multihot_to_bool(bits: np.ndarray, num_channels: int) -> np.ndarray:
     return ((bits[..., None] >> shifts) & 1).astype(bool)
 
 
+@contextlib.contextmanager
+def _whole_file(path) -> Iterator[h5py.File]:
+    """An HDF5 file built in memory, then written atomically: a full disk then fails in a
+    plain write (NoSpaceError), never inside HDF5, whose failed close crashes the process
+    at exit. For the small stores (oracle, labels)."""
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        yield f
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
 def write_oracle(path, table: OracleTable) -> None:
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    with _whole_file(path) as f:
         for name in ("multihot", "dominant", "area", "trimmed_area"):
             f.create_dataset(name, data=getattr(table, name), **GZIP)
         f.create_dataset("cost_multiclass", data=table.cost("multiclass").astype(np.uint8), **GZIP)
@@ -309,7 +324,7 @@ class LabelState:
 def write_labels(path, state: LabelState) -> None:
     if len(state.clicks_per_round) != state.round or len(state.regions_per_round) != state.round:
         raise StoreError(f"{path}: per-round totals must have {state.round} entries")
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    with _whole_file(path) as f:
         f.create_dataset("labelled_round", data=state.labelled_round.astype(np.int8), **GZIP)
         f.create_dataset("scores", data=state.scores.astype(np.float32), **GZIP)
         f.attrs.update(_clean_attrs(provenance(

@@ -24,7 +24,7 @@ validate_config(config)
 wildcard_constraints:
     exp=r"(studies/[^/]+/[^/]+/seed\d+/)?",
     round=r"[1-9]\d*",
-    regionset=r"[^/]+",
+    regionset=r"[A-Za-z0-9][A-Za-z0-9._+-]*",  # actseg.experiments.paths.SAFE_NAME
 
 
 include: "rules/data.smk"

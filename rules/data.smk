@@ -27,5 +27,5 @@ for _name, _cfg in sorted(EXPERIMENTS.registry()["datasets"].items()):
         conda:
             "../envs/actseg.yaml"
         shell:
-            "python -m actseg synth --out {params.root} --settings {params.settings:q} --force"
-            " --workers {threads} > {log} 2>&1"
+            "python -m actseg synth --out {params.root:q} --settings {params.settings:q} --force"
+            " --workers {threads} > {log:q} 2>&1"

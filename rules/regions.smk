@@ -18,7 +18,7 @@ rule regions:
         "../envs/actseg.yaml"
     shell:
         "python -m actseg regions --settings {params.settings:q} --workers {threads}"
-        " --out {output.regions} > {log} 2>&1"
+        " --out {output.regions:q} > {log:q} 2>&1"
 
 
 rule oracle:
@@ -36,5 +36,5 @@ rule oracle:
     conda:
         "../envs/actseg.yaml"
     shell:
-        "python -m actseg oracle --settings {params.settings:q} --regions {input.regions}"
-        " --workers {threads} --out {output.oracle} > {log} 2>&1"
+        "python -m actseg oracle --settings {params.settings:q} --regions {input.regions:q}"
+        " --workers {threads} --out {output.oracle:q} > {log:q} 2>&1"

@@ -31,9 +31,9 @@ rule select:
     conda:
         "../envs/actseg.yaml"
     shell:
-        "python -m actseg select --round {wildcards.round} --regions {input.regions}"
-        " --oracle {input.oracle} --settings {params.settings:q} {params.links} {params.run}"
-        " --threads {threads} --out {output.labels} > {log} 2>&1"
+        "python -m actseg select --round {wildcards.round} --regions {input.regions:q}"
+        " --oracle {input.oracle:q} --settings {params.settings:q} {params.links} {params.run}"
+        " --threads {threads} --out {output.labels:q} > {log:q} 2>&1"
 
 
 rule train_stage1:
@@ -56,11 +56,11 @@ rule train_stage1:
     conda:
         "../envs/actseg.yaml"
     shell:
-        "python -m actseg train --stage 1 --round {wildcards.round} --regions {input.regions}"
-        " --oracle {input.oracle} --labels {input.labels} {params.init}"
+        "python -m actseg train --stage 1 --round {wildcards.round} --regions {input.regions:q}"
+        " --oracle {input.oracle:q} --labels {input.labels:q} {params.init}"
         " --settings {params.settings:q}"
-        " {params.run} --threads {threads} --out {output.model} --log-csv {output.log_csv}"
-        " > {log} 2>&1"
+        " {params.run} --threads {threads} --out {output.model:q} --log-csv {output.log_csv:q}"
+        " > {log:q} 2>&1"
 
 
 rule evaluate_stage1:
@@ -83,9 +83,9 @@ rule evaluate_stage1:
     conda:
         "../envs/actseg.yaml"
     shell:
-        "python -m actseg evaluate --model {input.model} --round {wildcards.round}"
-        " --labels {input.labels} --stage 1 --split val --settings {params.settings:q}"
-        " {params.run} --threads {threads} --out {output.csv} > {log} 2>&1"
+        "python -m actseg evaluate --model {input.model:q} --round {wildcards.round}"
+        " --labels {input.labels:q} --stage 1 --split val --settings {params.settings:q}"
+        " {params.run} --threads {threads} --out {output.csv:q} > {log:q} 2>&1"
 
 
 rule pseudo_labels:
@@ -110,10 +110,10 @@ rule pseudo_labels:
     conda:
         "../envs/actseg.yaml"
     shell:
-        "python -m actseg pseudo --round {wildcards.round} --model {input.model}"
-        " --regions {input.regions} --oracle {input.oracle} --labels {input.labels}"
-        " --settings {params.settings:q} {params.run} --threads {threads} --out {output.pseudo}"
-        " --quality-csv {output.quality} > {log} 2>&1"
+        "python -m actseg pseudo --round {wildcards.round} --model {input.model:q}"
+        " --regions {input.regions:q} --oracle {input.oracle:q} --labels {input.labels:q}"
+        " --settings {params.settings:q} {params.run} --threads {threads} --out {output.pseudo:q}"
+        " --quality-csv {output.quality:q} > {log:q} 2>&1"
 
 
 rule train_stage2:
@@ -136,9 +136,9 @@ rule train_stage2:
     conda:
         "../envs/actseg.yaml"
     shell:
-        "python -m actseg train --stage 2 --round {wildcards.round} --pseudo {input.pseudo}"
+        "python -m actseg train --stage 2 --round {wildcards.round} --pseudo {input.pseudo:q}"
         " --settings {params.settings:q} {params.run} --threads {threads}"
-        " --out {output.model} --log-csv {output.log_csv} > {log} 2>&1"
+        " --out {output.model:q} --log-csv {output.log_csv:q} > {log:q} 2>&1"
 
 
 rule evaluate_stage2:
@@ -169,8 +169,8 @@ rule evaluate_stage2:
     conda:
         "../envs/actseg.yaml"
     shell:
-        "(python -m actseg evaluate --model {input.model} --round {wildcards.round}"
-        " --labels {input.labels} --stage1-csv {input.stage1_csv} {params.previous}"
+        "(python -m actseg evaluate --model {input.model:q} --round {wildcards.round}"
+        " --labels {input.labels:q} --stage1-csv {input.stage1_csv:q} {params.previous}"
         " --stage 2 --split val --settings {params.settings:q} {params.run}"
-        " --threads {threads} --out {output.csv}"
-        " && python -m actseg curve --csv {output.csv} --out {output.png}) > {log} 2>&1"
+        " --threads {threads} --out {output.csv:q}"
+        " && python -m actseg curve --csv {output.csv:q} --out {output.png:q}) > {log:q} 2>&1"

@@ -24,8 +24,8 @@ rule study_figure:
         "../envs/actseg.yaml"
     shell:
         "python -m actseg figures study --name {wildcards.study} {params.runs}"
-        " --out-csv {output.csv} --out-summary {output.summary} --out-png {output.png}"
-        " > {log} 2>&1"
+        " --out-csv {output.csv:q} --out-summary {output.summary:q} --out-png {output.png:q}"
+        " > {log:q} 2>&1"
 
 
 rule qualitative_figure:
@@ -51,4 +51,4 @@ rule qualitative_figure:
     shell:
         "python -m actseg figures qualitative {params.models} --settings {params.settings:q}"
         " {params.run}"
-        " --threads {threads} --out {output.png} > {log} 2>&1"
+        " --threads {threads} --out {output.png:q} > {log:q} 2>&1"

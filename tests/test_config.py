@@ -239,3 +239,43 @@ def test_targets_and_inputs_follow_the_rounds():
     assert jobs.stage1_inputs(cfg, "", 2)["init_classifier"] == "results/round1/stage1.pt"
     clean = default_config_with({"stage1": {"keep_classifier": False}})
     assert "init_classifier" not in jobs.stage1_inputs(clean, "", 2)
+
+
+# ------------------------------------------------- non-finite numbers, numeric strings
+
+
+@pytest.mark.parametrize("overrides, key", [
+    ({"stage1": {"lr": float("nan")}}, "stage1.lr: nan"),
+    ({"model": {"tau": float("inf")}}, "model.tau: inf"),
+    ({"acquisition": {"kappa": float("nan")}}, "acquisition.kappa: nan"),
+    ({"train": {"scale_range": [0.5, float("inf")]}}, "train.scale_range[1]: inf"),
+    ({"studies": {"s": {"variants": {"v": {"stage2": {"lr": float("nan")}}}}}},
+     "studies.s.variants.v.stage2.lr: nan"),
+])
+def test_non_finite_numbers_are_refused_naming_the_key(tmp_path, monkeypatch, overrides, key):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="is not a finite number") as caught:
+        validate_config(default_config_with(overrides))
+    assert key in str(caught.value)
+
+
+def test_numeric_strings_become_numbers_where_the_schema_wants_them(tmp_path, monkeypatch):
+    """Snakemake's --config passes nested values as strings."""
+    monkeypatch.chdir(tmp_path)
+    cfg = default_config_with({"dataset": {"synthetic": {"n_train": "40", "height": "128"}},
+                               "stage1": {"lr": "2e-3"}, "train": {"crop_size": ["64", "64"]},
+                               "studies": {"s": {"variants": {"v": {"budget": "600"}}}}})
+    validate_config(cfg)
+    assert cfg["dataset"]["synthetic"]["n_train"] == 40 and cfg["stage1"]["lr"] == 2e-3
+    assert cfg["train"]["crop_size"] == [64, 64]
+    assert cfg["studies"]["s"]["variants"]["v"]["budget"] == 600
+    with pytest.raises(ConfigError, match="rounds: 'three' is not of type 'integer'"):
+        validate_config(default_config_with({"rounds": "three"}))
+
+
+@pytest.mark.slow
+def test_nested_config_on_the_command_line(workdir):
+    nested = ("dataset={kind: synthetic, root: results/data/x, synthetic: "
+              "{n_train: 40, n_val: 10, height: 128, width: 256, seed: 0}}")
+    result = snakemake(workdir, "-n", "--quiet", "rules", "--config", nested, timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -39,7 +39,51 @@ def test_command_writes_the_png(tmp_path):
 def test_bad_csv_is_named(tmp_path, content, problem, capsys):
     csv = tmp_path / "bad.csv"
     csv.write_text(content)
-    assert main(["curve", "--csv", str(csv), "--out", str(tmp_path / "x.png")]) == 2
+    assert main(["curve", "--csv", str(csv), "--out", str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err
     assert str(csv) in err and problem in err
     assert not (tmp_path / "x.png").exists()
+
+
+# ----------------------------------------------- truncated or impossible CSVs (issue 17)
+
+
+CLASSES = ["road", "car"]
+
+
+def full_curve(path):
+    from actseg.curves import write_curve as write
+
+    rows = [{"round": t, "stage": s, "clicks": 10 * t, "regions": 5 * t, "miou": 0.1 * t + s / 100,
+             "road": 0.3, "car": float("nan") if s == 1 else 0.2}
+            for t in (1, 2) for s in (1, 2)]
+    write(path, rows, CLASSES)
+    return path
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.75, 0.97])
+def test_a_csv_cut_mid_row_is_an_error_naming_it(tmp_path, cut):
+    from actseg.curves import CurveError
+
+    path = full_curve(tmp_path / "miou.csv")
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * cut)])
+    with pytest.raises(CurveError, match=str(path)):
+        read_curve(path, CLASSES, rows=4)
+
+
+def test_a_csv_with_missing_rows_or_bad_values_is_an_error(tmp_path):
+    from actseg.curves import CurveError
+
+    path = full_curve(tmp_path / "miou.csv")
+    assert len(read_curve(path, CLASSES, rows=4)) == 4
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-1]))  # cut at a line end
+    with pytest.raises(CurveError, match="3 rows, expected 4"):
+        read_curve(path, CLASSES, rows=4)
+    path.write_text("".join(lines).replace(",0.3", ",1.3", 1))
+    with pytest.raises(CurveError, match=r"\['road'\] hold values outside \[0, 1\]"):
+        read_curve(path, CLASSES)
+    path.write_text("".join(lines).replace("\n2,1,", "\n2,x,", 1))
+    with pytest.raises(CurveError, match="column stage must hold integers"):
+        read_curve(path, CLASSES)

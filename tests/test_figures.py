@@ -67,7 +67,7 @@ def test_cli_study_reports_missing_csv(runs, tmp_path, capsys):
     args = ["figures", "study", "--name", "x", "--run", f"A:multiclass:0:{tmp_path}/nope.csv",
             "--out-csv", str(tmp_path / "o.csv"), "--out-summary", str(tmp_path / "s.csv"),
             "--out-png", str(tmp_path / "o.png")]
-    assert main(args) == 2
+    assert main(args) == 1
     assert "nope.csv" in capsys.readouterr().err
     ok = args[:4] + [a for r in runs for a in ("--run", f"{r.variant}:{r.labelling}:{r.seed}:{r.curve_csv}")] + args[6:]
     assert main(ok) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 import torchvision
@@ -170,13 +172,41 @@ def test_mismatch_lists_missing_and_unexpected_keys(tmp_path):
     assert "unexpected keys (1): layer9.weight" in text
 
 
-def test_missing_or_unreadable_file(tmp_path):
-    with pytest.raises(PretrainedWeightsError, match="not found"):
-        build_model("small", num_classes=3, pretrained=tmp_path / "nope.pt")
-    junk = tmp_path / "junk.pt"
-    junk.write_bytes(b"not a pickle")
-    with pytest.raises(PretrainedWeightsError, match="cannot read"):
-        build_model("small", num_classes=3, pretrained=junk)
+def _empty(path):
+    path.write_bytes(b"")
+
+
+def _text(path):
+    path.write_text("these are not weights\n")
+
+
+def _folder(path):
+    path.mkdir()
+
+
+@pytest.mark.parametrize("make, problem", [
+    (None, "nope.pt: no such file; expected a PyTorch state dict"),
+    (_folder, "weights.pt: is a folder; expected a PyTorch state dict"),
+    (_empty, "weights.pt: is empty (0 bytes); expected a PyTorch state dict"),
+    (_text, "weights.pt: not a PyTorch weights file: a text file starting 'these are not"),
+])
+def test_missing_or_unreadable_file_says_what_it_is(tmp_path, make, problem):
+    """Issue 17, item 11: say what the file is and what was expected."""
+    path = tmp_path / "nope.pt"
+    if make:
+        path = tmp_path / "weights.pt"
+        make(path)
+    with pytest.raises(PretrainedWeightsError, match=re.escape(problem)):
+        build_model("small", num_classes=3, pretrained=path)
+
+
+def test_a_folder_as_weights_is_named_by_the_config_check(tmp_path, monkeypatch):
+    from actseg.experiments.validation import ConfigError, validate_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "weights.pt").mkdir()
+    with pytest.raises(ConfigError, match="model.pretrained: weights.pt: is a folder"):
+        validate_config({"model": {"pretrained": "weights.pt"}})
 
 
 def test_whole_model_files_initialise_the_head_unless_asked_not_to(tmp_path):

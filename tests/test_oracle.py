@@ -295,6 +295,6 @@ def test_oracle_cli_names_a_missing_regions_store(tmp_path, capsys):
     root = fake_cityscapes(tmp_path / "cs", shapes=((8, 8),))
     code = main(["oracle", "--dataset", "cityscapes", "--root", str(root), "--regions",
                  str(tmp_path / "missing.h5"), "--out", str(tmp_path / "oracle.h5")])
-    assert code == 2
+    assert code == 1
     assert "missing.h5: no such store" in capsys.readouterr().err
     assert not (tmp_path / "oracle.h5").exists()

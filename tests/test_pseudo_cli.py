@@ -158,9 +158,9 @@ def test_dominant_labels_give_one_class_per_region(env, tmp_path):
 
 
 def test_errors_are_clear_and_write_nothing(env, tmp_path, capsys):
-    assert pseudo(env, tmp_path, round_=2) == 2
+    assert pseudo(env, tmp_path, round_=2) == 1
     assert "holds round 1" in capsys.readouterr().err
-    assert pseudo(env, tmp_path, labelling="dominant") == 2
+    assert pseudo(env, tmp_path, labelling="dominant") == 1
     assert "labelling" in capsys.readouterr().err
     assert not (tmp_path / "pseudo.h5").exists()
     assert not (tmp_path / "pseudo_quality.csv").exists()

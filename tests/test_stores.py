@@ -233,3 +233,41 @@ def test_atomic_output_makes_ordinary_permissions(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "x.csv").stat().st_mode) == 0o644
+
+
+# ------------------------------------------------------- corruption inside a store (issue 17)
+
+
+def flip_byte_in(path, dataset: str) -> None:
+    """Flip one bit in the middle of `dataset`'s first stored chunk."""
+    with h5py.File(path, "r") as f:
+        dset = f[dataset]
+        if dset.chunks:
+            info = dset.id.get_chunk_info(0)
+            offset, size = info.byte_offset, info.size
+        else:
+            offset, size = dset.id.get_offset(), dset.id.get_storage_size()
+    with open(path, "r+b") as f:
+        f.seek(offset + size // 2)
+        byte = f.read(1)[0]
+        f.seek(offset + size // 2)
+        f.write(bytes([byte ^ 0x10]))
+
+
+def test_a_flipped_bit_in_labels_is_a_store_error_naming_file_and_dataset(tmp_path):
+    path = tmp_path / "labels.h5"
+    rng = np.random.default_rng(0)
+    write_labels(path, LabelState(rng.integers(0, 2, (8, 64)).astype(np.int8),
+                                  rng.random((8, 64)).astype(np.float32), 1, "multiclass",
+                                  "random", [3], [2]))
+    flip_byte_in(path, "scores")
+    with pytest.raises(StoreError, match=f"{path}: cannot read dataset 'scores'"):
+        read_labels(path)
+
+
+def test_a_flipped_bit_in_an_uncompressed_dataset_is_detected(tmp_path):
+    path = tmp_path / "regions.h5"
+    write_two(path)
+    flip_byte_in(path, "heights")
+    with pytest.raises(StoreError, match=f"{path}: cannot read dataset 'heights'"):
+        RegionsStore(path)

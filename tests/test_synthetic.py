@@ -145,7 +145,7 @@ def test_cli_generates_reuses_and_refuses(tmp_path, capsys):
     assert main(args) == 0  # same settings: left as it is
     assert (out / "manifest.json").stat().st_mtime_ns == stamp
     other = [a if a != "1" else "2" for a in args]
-    assert main(other) == 2
+    assert main(other) == 1
     assert "already holds a synthetic city with other settings" in capsys.readouterr().err
     assert main(other + ["--force"]) == 0
     assert json.loads((out / "manifest.json").read_text())["settings"]["seed"] == 2
@@ -154,11 +154,11 @@ def test_cli_generates_reuses_and_refuses(tmp_path, capsys):
 
 def test_cli_rejects_bad_arguments(tmp_path, capsys):
     out = tmp_path / "city"
-    assert main(["synth", "--out", str(out), "--n-train", "0"]) == 2
+    assert main(["synth", "--out", str(out), "--n-train", "0"]) == 1
     assert "n_train (--n-train) must be an integer >= 1" in capsys.readouterr().err
-    assert main(["synth", "--out", str(out), "--noise", "-1"]) == 2
+    assert main(["synth", "--out", str(out), "--noise", "-1"]) == 1
     assert "noise (--noise) must be a finite number >= 0" in capsys.readouterr().err
-    assert main(["synth", "--out", str(out), "--workers", "0"]) == 2
+    assert main(["synth", "--out", str(out), "--workers", "0"]) == 1
     assert not out.exists()
 
 

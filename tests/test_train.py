@@ -337,7 +337,7 @@ def test_cli_missing_stage_inputs_is_a_clear_error(fx, tmp_path):
     args = _cli_args(fx, tmp_path / "m.pt", 1, 2, 1)
     cut = args.index("--regions")
     result = subprocess.run(args[:cut], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "--stage 1 needs --regions --oracle --labels" in result.stderr
 
 
@@ -376,8 +376,13 @@ def test_sigkill_then_rerun_resumes_and_matches_uninterrupted(fx, tmp_path):
         assert proc.poll() is None, "training ended before writing a resume file"
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    second = subprocess.run(_cli_args(fx, killed, 1, iterations, every), capture_output=True,
+                            text=True, timeout=300)  # as a rerun beside an orphaned job
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert second.returncode == 1 and f"process {proc.pid} is still writing it" in \
+        second.stderr, second.stderr
+    assert "Traceback" not in second.stderr
     assert not killed.exists()
     rerun = subprocess.run(_cli_args(fx, killed, 1, iterations, every), capture_output=True,
                            text=True, timeout=600)
@@ -393,6 +398,7 @@ def test_sigkill_then_rerun_resumes_and_matches_uninterrupted(fx, tmp_path):
     _assert_same_weights(_weights(whole), _weights(killed))
     log = pd.read_csv(killed.with_suffix(".csv"))
     assert log["iteration"].is_monotonic_increasing and log["iteration"].iloc[-1] == iterations
+    assert log["iteration"].tolist() == pd.read_csv(whole.with_suffix(".csv"))["iteration"].tolist()
 
 
 def test_stage1_dataset_dominant_labelling_gives_one_bit(fx, train_ds):
@@ -407,3 +413,70 @@ def test_stage1_dataset_dominant_labelling_gives_one_bit(fx, train_ds):
         assert not multihot[torch.from_numpy(~labelled)].any()
         winners = multihot.float().argmax(dim=1).numpy()[labelled]
         np.testing.assert_array_equal(winners, oracle.dominant[index][labelled])
+
+
+# ------------------------------------------------------------- resume on changed inputs
+
+
+def _dying_at(monkeypatch, iteration):
+    """Make training raise _Interrupt at `iteration` (1-based), as a kill would."""
+    import actseg.train as train_module
+
+    real_step = train_module._step
+
+    def dying_step(*args):
+        if args[-1] == iteration:
+            raise _Interrupt
+        return real_step(*args)
+
+    monkeypatch.setattr(train_module, "_step", dying_step)
+    return lambda: monkeypatch.setattr(train_module, "_step", real_step)
+
+
+def test_killed_run_with_changed_labels_restarts_and_equals_a_clean_run(
+        fx, tmp_path, monkeypatch, caplog, one_thread):
+    """kill, then change the labels (as a budget change would) at the same path: the rerun
+    must not resume the weights trained on the old labels (issue 17, item 2)."""
+    from actseg.cli import main
+
+    from pipeline_fixtures import make_labels
+
+    labels = tmp_path / "labels.h5"
+    make_labels(fx.regions, fx.oracle, labels, fraction=0.3)
+
+    def run(out):
+        argv = _cli_args(fx, out, 1, 6, 3)[3:]
+        argv[argv.index(str(fx.labels))] = str(labels)
+        return main(argv)
+
+    out = tmp_path / "stage1.pt"
+    restore = _dying_at(monkeypatch, 5)
+    with pytest.raises(_Interrupt):
+        run(out)
+    restore()
+    assert resume_path(out).exists()
+    make_labels(fx.regions, fx.oracle, labels, fraction=0.6, seed=1)  # a bigger budget
+    assert run(out) == 0
+    assert "starting from scratch" in caplog.text and "labels" in caplog.text
+    assert "resumed from iteration" not in caplog.text
+    clean = tmp_path / "clean.pt"
+    assert run(clean) == 0
+    _assert_same_weights(_weights(clean), _weights(out))
+
+
+def test_a_live_holder_of_the_lock_refuses_a_second_run_and_a_dead_ones_is_taken_over(
+        fx, train_ds, tmp_path):
+    from actseg.fileio import host_name
+    from actseg.locks import LockedError, lock_path
+
+    out = tmp_path / "x.pt"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock_path(out).write_text(f"{host_name()} {sleeper.pid}\n")
+        with pytest.raises(LockedError, match=f"process {sleeper.pid} is still writing it"):
+            _train_stage1(fx, train_ds, out, iterations=2)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    _train_stage1(fx, train_ds, out, iterations=2)  # the holder is dead: a stale lock
+    assert out.exists() and not lock_path(out).exists()

@@ -78,7 +78,7 @@ def test_complete_run_writes_every_output(finished):
     assert (finished / "results/regions/tiny-grid8/regions.h5").is_file()
     assert (finished / "results/regions/tiny-grid8/oracle.h5").is_file()
     leftovers = [p for p in (finished / "results").rglob("*")
-                 if p.name.endswith((".tmp", ".resume.pt", ".partial"))]
+                 if p.name.endswith((".tmp", ".resume.pt", ".partial", ".lock"))]
     assert leftovers == []
 
 

@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from actseg.errors import ActsegError
 from actseg.fileio import atomic_output
 from actseg.model import DeepLabV3Plus, build_model
 
 _PLAIN = (str, int, float, bool, type(None))
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ActsegError, ValueError):
     """A checkpoint file is missing, unreadable or not an actseg checkpoint."""
 
 

@@ -12,6 +12,8 @@ import importlib
 import logging
 import sys
 
+from actseg.errors import ActsegError
+
 COMMANDS = {
     "synth": "generate the embedded synthetic city in the Cityscapes layout",
     "regions": "cut training images into regions (SLIC, grid, SEEDS) -> regions.h5",
@@ -26,17 +28,28 @@ COMMANDS = {
 }
 
 
-class CommandError(Exception):
-    """A user-facing error: printed without a traceback, exit code 2."""
+class CommandError(ActsegError):
+    """A user-facing error of a command's arguments or inputs."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="actseg", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (otherwise one line, exit 1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
+
+
+def one_line(error: BaseException) -> str:
+    """The message of a project error; for one re-raised from a DataLoader worker (whose
+    message carries the worker's traceback), the original message only."""
+    text = str(error).strip()
+    if text.startswith("Caught ") and "Original Traceback" in text:
+        text = text.splitlines()[-1].split(": ", 1)[-1]
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(module.run(args) or 0)
-    except CommandError as err:
-        print(f"actseg {known.command}: error: {err}", file=sys.stderr)
-        return 2
+    except ActsegError as err:
+        if known.debug:
+            raise
+        print(f"actseg {known.command}: error: {one_line(err)}", file=sys.stderr)
+        return 1

@@ -5,11 +5,13 @@ miou, then one IoU column per class (NaN for a class with an empty union)."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
+from actseg.errors import ActsegError
 from actseg.fileio import atomic_output
 from actseg.plots import pyplot, save_png
 
@@ -17,24 +19,76 @@ CURVE_COLUMNS = ["round", "stage", "clicks", "regions", "miou"]  # then one per 
 STAGE_NAMES = {1: "stage 1 (partial labels)", 2: "stage 2 (pseudo labels)"}
 
 
-def read_curve(path: str | Path, class_names: Sequence[str] | None = None) -> pd.DataFrame:
-    """A learning-curve CSV; with `class_names`, its columns must be exactly those of the
-    dataset. Errors name the file."""
+class CurveError(ActsegError, ValueError):
+    """A learning-curve CSV is missing, truncated or holds impossible values."""
+
+
+def read_curve(path: str | Path, class_names: Sequence[str] | None = None,
+               rows: int | None = None) -> pd.DataFrame:
+    """A learning-curve CSV, checked: complete lines (a file cut mid-row is an error),
+    `rows` rows if given, unique (round, stage) pairs, integer rounds and stages, counts
+    >= 0, IoUs in [0, 1] (NaN only for a class). With `class_names`, its columns must be
+    exactly those of the dataset. Errors name the file."""
     path = Path(path)
-    if not path.exists():
-        raise ValueError(f"{path}: no such learning-curve CSV")
+    if not path.is_file():
+        raise CurveError(f"{path}: no such learning-curve CSV")
+    _check_lines(path)
     curve = pd.read_csv(path)
     if class_names is not None:
         expected = CURVE_COLUMNS + list(class_names)
         if list(curve.columns) != expected:
-            raise ValueError(f"{path}: columns {list(curve.columns)} differ from the expected "
+            raise CurveError(f"{path}: columns {list(curve.columns)} differ from the expected "
                              f"{expected}")
     missing = [c for c in CURVE_COLUMNS if c not in curve.columns]
     if missing:
-        raise ValueError(f"{path}: learning-curve CSV lacks columns {missing}")
+        raise CurveError(f"{path}: learning-curve CSV lacks columns {missing}")
     if curve.empty:
-        raise ValueError(f"{path}: learning-curve CSV has no rows")
+        raise CurveError(f"{path}: learning-curve CSV has no rows")
+    if rows is not None and len(curve) != rows:
+        raise CurveError(f"{path}: {len(curve)} rows, expected {rows} (a truncated or stale "
+                         "file: delete it so that it is rebuilt)")
+    problems = _range_problems(curve)
+    if problems:
+        raise CurveError(f"{path}: " + "; ".join(problems))
     return curve
+
+
+def _check_lines(path: Path) -> None:
+    """Every line has the header's number of fields and the file ends with a newline."""
+    text = path.read_text()
+    lines = text.splitlines()
+    if not lines:
+        raise CurveError(f"{path}: learning-curve CSV is empty")
+    fields = len(next(csv.reader([lines[0]])))
+    for number, line in enumerate(lines[1:], start=2):
+        if len(next(csv.reader([line]), [])) != fields:
+            raise CurveError(f"{path}: line {number} has not the header's {fields} fields "
+                             "(a truncated file: delete it so that it is rebuilt)")
+    if not text.endswith("\n"):
+        raise CurveError(f"{path}: the last line is incomplete (a truncated file: delete it "
+                         "so that it is rebuilt)")
+
+
+def _range_problems(curve: pd.DataFrame) -> list[str]:
+    problems = []
+    for column in ("round", "stage"):
+        values = pd.to_numeric(curve[column], errors="coerce")
+        if values.isna().any() or (values < 0).any() or (values % 1 != 0).any():
+            problems.append(f"column {column} must hold integers >= 0")
+    if curve.duplicated(["round", "stage"]).any():
+        problems.append("duplicate (round, stage) rows")
+    for column in ("clicks", "regions"):  # empty for the supervised bound
+        values = pd.to_numeric(curve[column], errors="coerce")
+        if (values < 0).any() or (values.isna() & curve[column].notna()).any():
+            problems.append(f"column {column} must hold counts >= 0")
+    ious = curve.drop(columns=CURVE_COLUMNS[:4]).apply(pd.to_numeric, errors="coerce")
+    if ious["miou"].isna().any():
+        problems.append("column miou has empty or non-numeric values")
+    bad = [c for c in ious.columns
+           if ((ious[c] < 0) | (ious[c] > 1)).any() or (ious[c].isna() & curve[c].notna()).any()]
+    if bad:
+        problems.append(f"IoU columns {bad} hold values outside [0, 1]")
+    return problems
 
 
 def write_curve(path: str | Path, rows: list[dict], class_names: Sequence[str],
@@ -50,7 +104,7 @@ def write_curve(path: str | Path, rows: list[dict], class_names: Sequence[str],
     dup = frame.duplicated(["round", "stage"])
     if dup.any():
         pairs = frame.loc[dup, ["round", "stage"]].to_records(index=False).tolist()
-        raise ValueError(f"{path}: duplicate (round, stage) rows {pairs}")
+        raise CurveError(f"{path}: duplicate (round, stage) rows {pairs}")
     with atomic_output(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6f")
     return frame

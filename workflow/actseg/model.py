@@ -21,6 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from actseg.errors import ActsegError
+from actseg.weightfile import file_problem, unreadable
+
 log = logging.getLogger(__name__)
 
 
@@ -58,7 +61,7 @@ BACKBONES: dict[str, BackboneSpec] = {
 STEMS = ("deep", "standard")
 
 
-class PretrainedWeightsError(ValueError):
+class PretrainedWeightsError(ActsegError, ValueError):
     """Pretrained weights could not be found, fetched or matched to the backbone."""
 
 
@@ -358,12 +361,13 @@ def load_pretrained(model: DeepLabV3Plus, pretrained: str | os.PathLike, backbon
     """Load pretrained weights from a local state-dict file into `model.backbone` and, when
     `head` is set and the file is a whole model of ours, into its ASPP and decoder."""
     path = Path(pretrained)
-    if not path.is_file():
-        raise PretrainedWeightsError(f"{path}: pretrained weights file not found")
+    problem = file_problem(path)
+    if problem:
+        raise PretrainedWeightsError(f"model.pretrained: {problem}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - corrupt or non-tensor pickles
-        raise PretrainedWeightsError(f"{path}: cannot read weights ({err})") from err
+        raise PretrainedWeightsError(f"model.pretrained: {unreadable(path, err)}") from err
     backbone_state, head_state = split_pretrained(_unwrap_state_dict(obj, str(path)))
     load_backbone_state(model.backbone, backbone_state, str(path))
     parts = "backbone"

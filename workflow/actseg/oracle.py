@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from actseg import IGNORE_INDEX
+from actseg.errors import ActsegError
 from actseg.parallel import map_images
 from actseg.regions import boundary_band
 from actseg.stores import OracleTable, RegionsStore
@@ -21,7 +22,7 @@ from actseg.stores import OracleTable, RegionsStore
 NO_REGION = 255  # dominant class of an id without pixels
 
 
-class OracleError(ValueError):
+class OracleError(ActsegError, ValueError):
     """Ground truth and regions do not fit together; the message names the file."""
 
 

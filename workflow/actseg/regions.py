@@ -12,10 +12,12 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from actseg.errors import ActsegError
+
 METHODS = ("slic", "grid", "seeds")
 
 
-class RegionError(ValueError):
+class RegionError(ActsegError, ValueError):
     """A region method cannot run with these inputs (missing dependency, bad size)."""
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +133,51 @@ def setting_keys(node: dict | None = None, prefix: str = "") -> list[str]:
         else:
             keys.append(key)
     return keys
+
+
+_NUMBER = {"integer": re.compile(r"[+-]?\d+"),
+           "number": re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)",
+                                re.IGNORECASE)}
+
+
+def coerce_numeric_strings(cfg: Any, node: dict | None = None) -> Any:
+    """Turn strings that spell a number into numbers where the schema wants one, in place
+    (Snakemake's `--config key='{nested: 40}'` passes nested values as strings); returns
+    `cfg`. Strings that are no number are left for the schema to reject."""
+    node = resolve_ref(load_schema() if node is None else node)
+    if isinstance(cfg, dict):
+        properties = node.get("properties", {})
+        extra = node.get("additionalProperties")
+        for name, value in cfg.items():
+            sub = properties.get(name, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                cfg[name] = coerce_numeric_strings(value, sub)
+    elif isinstance(cfg, list) and isinstance(node.get("items"), dict):
+        cfg[:] = [coerce_numeric_strings(v, node["items"]) for v in cfg]
+    elif isinstance(cfg, str):
+        return _number_from(cfg, node.get("type"))
+    return cfg
+
+
+def _number_from(text: str, kind) -> Any:
+    kinds = kind if isinstance(kind, list) else [kind]
+    if "string" in kinds:
+        return text
+    for name, cast in (("integer", int), ("number", float)):
+        if name in kinds and _NUMBER[name].fullmatch(text.strip()):
+            return cast(text.strip())
+    return text
+
+
+def non_finite(cfg: Any, prefix: str = "") -> list[tuple[str, float]]:
+    """(dotted key, value) of every NaN or infinite number in `cfg` (list items as key[i]):
+    JSON-schema bounds let NaN through, so every number is checked here."""
+    if isinstance(cfg, float):
+        return [] if math.isfinite(cfg) else [(prefix, cfg)]
+    if isinstance(cfg, dict):
+        items = ((f"{prefix}.{k}" if prefix else str(k), v) for k, v in cfg.items())
+    elif isinstance(cfg, list):
+        items = ((f"{prefix}[{i}]", v) for i, v in enumerate(cfg))
+    else:
+        return []
+    return [found for where, value in items for found in non_finite(value, where)]

@@ -10,21 +10,27 @@ DataLoader workers.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import h5py
 import numpy as np
 
+from actseg.errors import ActsegError
 from actseg.fileio import atomic_output, provenance
 
-GZIP = dict(compression="gzip", compression_opts=1, shuffle=True)
+# Every dataset carries a Fletcher-32 checksum per chunk, so a flipped bit is an error
+# naming the file rather than silently different numbers.
+GZIP = dict(compression="gzip", compression_opts=1, shuffle=True, fletcher32=True)
 LABELLINGS = ("multiclass", "dominant")
 
 
-class StoreError(Exception):
+class StoreError(ActsegError):
     """A store is missing, incomplete or inconsistent; the message names the file."""
 
 
@@ -36,6 +42,13 @@ def _clean_attrs(attrs: dict) -> dict:
             continue
         out[key] = json.dumps(value, sort_keys=True) if isinstance(value, dict) else value
     return out
+
+
+def _put(f: h5py.File, name: str, data: np.ndarray, **kwargs) -> None:
+    """Write a small whole dataset, checksummed unless empty (HDF5 cannot chunk those)."""
+    data = np.asarray(data)
+    checked = dict(fletcher32=True) if data.size and data.dtype.kind != "O" else {}
+    f.create_dataset(name, data=data, **{**checked, **kwargs})
 
 
 def _decode(value):
@@ -68,6 +81,15 @@ class _LazyH5:
     @property
     def attrs(self) -> dict:
         return {k: _decode(v) for k, v in self.file.attrs.items()}
+
+    def read(self, name: str, selection=slice(None)) -> np.ndarray:
+        """`file[name][selection]`; a failed read (corruption: a checksum or decompression
+        failure) is a StoreError naming the file and the dataset."""
+        try:
+            return self.file[name][selection]
+        except (OSError, KeyError, ValueError) as err:
+            raise StoreError(f"{self.path}: cannot read dataset {name!r} ({err}); the file "
+                             "is corrupt: delete it so that it is rebuilt") from err
 
     def __getstate__(self):  # pickling for spawn-based workers: reopen on the other side
         state = self.__dict__.copy()
@@ -154,13 +176,12 @@ class RegionsWriter(_StreamingWriter):
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         pairs = np.concatenate(self._adjacency) if counts.sum() else np.zeros((0, 2), np.int32)
         f = self._file
-        f.create_dataset("n_regions", data=self._n_regions)
-        f.create_dataset("heights", data=self.heights)
-        f.create_dataset("widths", data=self.widths)
-        f.create_dataset("image_ids", data=np.array(self.image_ids, dtype=h5py.string_dtype()))
-        f.create_dataset("adj_offsets", data=offsets)
-        f.create_dataset("adj_pairs", data=pairs, chunks=True if len(pairs) else None,
-                         **(GZIP if len(pairs) else {}))
+        _put(f, "n_regions", self._n_regions)
+        _put(f, "heights", self.heights)
+        _put(f, "widths", self.widths)
+        _put(f, "image_ids", np.array(self.image_ids, dtype=h5py.string_dtype()))
+        _put(f, "adj_offsets", offsets)
+        _put(f, "adj_pairs", pairs, **(dict(GZIP, chunks=True) if len(pairs) else {}))
         self._commit(self.attrs)
 
 
@@ -172,12 +193,11 @@ class RegionsStore(_LazyH5):
 
     def __init__(self, path):
         super().__init__(path, self.REQUIRED)
-        f = self.file
-        self.n_regions = f["n_regions"][:]
-        self.heights = f["heights"][:]
-        self.widths = f["widths"][:]
-        self.image_ids = [_decode(s) for s in f["image_ids"][:]]
-        self.adj_offsets = f["adj_offsets"][:]
+        self.n_regions = self.read("n_regions")
+        self.heights = self.read("heights")
+        self.widths = self.read("widths")
+        self.image_ids = [_decode(s) for s in self.read("image_ids")]
+        self.adj_offsets = self.read("adj_offsets")
 
     def __len__(self) -> int:
         return len(self.n_regions)
@@ -188,11 +208,11 @@ class RegionsStore(_LazyH5):
 
     def region_map(self, index: int) -> np.ndarray:
         h, w = int(self.heights[index]), int(self.widths[index])
-        return self.file["regions"][index, :h, :w].astype(np.int64)
+        return self.read("regions", np.s_[index, :h, :w]).astype(np.int64)
 
     def adjacency(self, index: int) -> np.ndarray:
         lo, hi = self.adj_offsets[index], self.adj_offsets[index + 1]
-        return self.file["adj_pairs"][lo:hi].astype(np.int64)
+        return self.read("adj_pairs", np.s_[lo:hi]).astype(np.int64)
 
 
 # ---------------------------------------------------------------------------- oracle.h5
@@ -243,8 +263,20 @@ def multihot_to_bool(bits: np.ndarray, num_channels: int) -> np.ndarray:
     return ((bits[..., None] >> shifts) & 1).astype(bool)
 
 
+@contextlib.contextmanager
+def _whole_file(path) -> Iterator[h5py.File]:
+    """An HDF5 file built in memory, then written atomically: a full disk then fails in a
+    plain write (NoSpaceError), never inside HDF5, whose failed close crashes the process
+    at exit. For the small stores (oracle, labels)."""
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        yield f
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
 def write_oracle(path, table: OracleTable) -> None:
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    with _whole_file(path) as f:
         for name in ("multihot", "dominant", "area", "trimmed_area"):
             f.create_dataset(name, data=getattr(table, name), **GZIP)
         f.create_dataset("cost_multiclass", data=table.cost("multiclass").astype(np.uint8), **GZIP)
@@ -257,13 +289,12 @@ def write_oracle(path, table: OracleTable) -> None:
 
 def read_oracle(path) -> OracleTable:
     store = _LazyH5(path, ("multihot", "dominant", "area", "trimmed_area"))
-    f = store.file
     attrs = store.attrs
     return OracleTable(
-        multihot=f["multihot"][:].astype(np.uint32),
-        dominant=f["dominant"][:].astype(np.uint8),
-        area=f["area"][:].astype(np.int32),
-        trimmed_area=f["trimmed_area"][:].astype(np.int32),
+        multihot=store.read("multihot").astype(np.uint32),
+        dominant=store.read("dominant").astype(np.uint8),
+        area=store.read("area").astype(np.int32),
+        trimmed_area=store.read("trimmed_area").astype(np.int32),
         num_classes=int(attrs["num_classes"]),
         attrs=attrs,
     )
@@ -293,7 +324,7 @@ class LabelState:
 def write_labels(path, state: LabelState) -> None:
     if len(state.clicks_per_round) != state.round or len(state.regions_per_round) != state.round:
         raise StoreError(f"{path}: per-round totals must have {state.round} entries")
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    with _whole_file(path) as f:
         f.create_dataset("labelled_round", data=state.labelled_round.astype(np.int8), **GZIP)
         f.create_dataset("scores", data=state.scores.astype(np.float32), **GZIP)
         f.attrs.update(_clean_attrs(provenance(
@@ -306,12 +337,11 @@ def write_labels(path, state: LabelState) -> None:
 
 def read_labels(path) -> LabelState:
     store = _LazyH5(path, ("labelled_round", "scores"))
-    f = store.file
     attrs = store.attrs
     base = {"round", "labelling", "acquisition", "clicks_per_round", "regions_per_round"}
     return LabelState(
-        labelled_round=f["labelled_round"][:],
-        scores=f["scores"][:],
+        labelled_round=store.read("labelled_round"),
+        scores=store.read("scores"),
         round=int(attrs["round"]),
         labelling=str(attrs["labelling"]),
         acquisition=str(attrs["acquisition"]),
@@ -356,9 +386,9 @@ class PseudoWriter(_StreamingWriter):
             self.abort()
             raise StoreError(f"{self.path}: {int((~self._written).sum())} maps never written")
         f = self._file
-        f.create_dataset("image_index", data=self.image_index)
-        f.create_dataset("heights", data=self.heights)
-        f.create_dataset("widths", data=self.widths)
+        _put(f, "image_index", self.image_index)
+        _put(f, "heights", self.heights)
+        _put(f, "widths", self.widths)
         self._commit(self.attrs)
 
 
@@ -367,14 +397,13 @@ class PseudoStore(_LazyH5):
 
     def __init__(self, path):
         super().__init__(path, ("pseudo", "image_index", "heights", "widths"))
-        f = self.file
-        self.image_index = f["image_index"][:]
-        self.heights = f["heights"][:]
-        self.widths = f["widths"][:]
+        self.image_index = self.read("image_index")
+        self.heights = self.read("heights")
+        self.widths = self.read("widths")
 
     def __len__(self) -> int:
         return len(self.image_index)
 
     def label(self, slot: int) -> np.ndarray:
         h, w = int(self.heights[slot]), int(self.widths[slot])
-        return self.file["pseudo"][slot, :h, :w]
+        return self.read("pseudo", np.s_[slot, :h, :w])

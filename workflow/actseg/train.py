@@ -33,12 +33,15 @@ from tqdm import tqdm
 from actseg import IGNORE_INDEX, schema
 from actseg.checkpoint import (load_checkpoint, load_resume, resume_path, save_checkpoint,
                                save_resume)
+from actseg.errors import ActsegError
+from actseg.fileio import atomic_output
 from actseg.inference import resolve_device, resolve_switch
+from actseg.locks import locked
 
 log = logging.getLogger(__name__)
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(ActsegError, RuntimeError):
     """The loss became NaN or infinite; the message names the iteration and the terms."""
 
 
@@ -231,42 +234,30 @@ def copy_classifier(model: torch.nn.Module, checkpoint_path: str | os.PathLike) 
 
 
 class TrainLog:
-    """Training log CSV: rows appended to a side file during the run (so a resumed run keeps
-    them), renamed onto `path` at the end. Columns: iteration, loss terms, total, lr,
-    images_per_s, skipped (steps without a labelled pixel in the window)."""
+    """Training log CSV, written atomically at the end. Columns: iteration, loss terms,
+    total, lr, images_per_s, skipped (steps without a labelled pixel in the window). The rows
+    so far travel in the resume file (`state()`), so a resumed run keeps them and no two
+    processes share a side file."""
 
-    def __init__(self, path: str | os.PathLike, resume_iteration: int | None):
+    def __init__(self, path: str | os.PathLike, resumed: dict | None = None):
         self.path = Path(path)
-        self.partial = self.path.with_name(f".{self.path.name}.partial")
-        self.columns: list[str] | None = None
-        self.rows: list[dict] = []
-        if resume_iteration is not None and self.partial.exists():
-            with open(self.partial, newline="") as f:
-                reader = csv.DictReader(f)
-                self.columns = reader.fieldnames
-                self.rows = [r for r in reader if int(r["iteration"]) <= resume_iteration]
-        self._rewrite()
-
-    def _rewrite(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.partial, "w", newline="") as f:
-            if self.columns:
-                writer = csv.DictWriter(f, self.columns, lineterminator="\n")
-                writer.writeheader()
-                writer.writerows(self.rows)
+        self.columns: list[str] | None = (resumed or {}).get("columns")
+        self.rows: list[dict] = list((resumed or {}).get("rows", []))
 
     def append(self, row: dict) -> None:
         if self.columns is None:
             self.columns = list(row)
-            self._rewrite()
-        with open(self.partial, "a", newline="") as f:
-            csv.DictWriter(f, self.columns, lineterminator="\n").writerow(row)
+        self.rows.append(row)
+
+    def state(self) -> dict:
+        return {"columns": self.columns, "rows": self.rows}
 
     def finish(self) -> None:
-        if self.columns is None:  # nothing logged: still write a header-only file
-            self.columns = ["iteration", "total", "lr", "images_per_s", "skipped"]
-            self._rewrite()
-        os.replace(self.partial, self.path)
+        columns = self.columns or ["iteration", "total", "lr", "images_per_s", "skipped"]
+        with atomic_output(self.path) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(self.rows)
 
 
 class _Window:
@@ -300,23 +291,31 @@ class _Window:
 # --------------------------------------------------------------------------------- loop
 
 
-def _load_resume(path: Path, run_key: dict, model, optimizer, device) -> int:
+def _load_resume(path: Path, run_key: dict, model, optimizer, device) -> tuple[int, dict]:
     """Load `path` into model/optimizer/RNGs if it was written with the same run key;
-    returns the iteration to continue from (0 = start from scratch)."""
+    returns the iteration to continue from (0 = start from scratch) and the saved log."""
     if not path.exists():
-        return 0
+        return 0, {}
     try:  # peek at the run key without reading the tensors (mmap)
         key = torch.load(path, map_location="cpu", weights_only=True, mmap=True)["extra"]
         key = key.get("run_key")
     except Exception as err:  # noqa: BLE001 - a corrupt resume file is not fatal
         log.warning("%s: unreadable resume file (%s); starting from scratch", path, err)
-        return 0
+        return 0, {}
     if key != run_key:
-        log.warning("%s: written with other settings; starting from scratch", path)
-        return 0
-    iteration, _ = load_resume(path, model, optimizer, map_location=device)
+        log.warning("%s: written with other settings or inputs (%s differ); starting from "
+                    "scratch", path, ", ".join(_differences(key, run_key)))
+        return 0, {}
+    iteration, extra = load_resume(path, model, optimizer, map_location=device)
     log.info("resumed from iteration %d (%s)", iteration, path)
-    return iteration
+    return iteration, extra.get("log") or {}
+
+
+def _differences(old, new: dict) -> list[str]:
+    """The keys whose values differ between two run keys (an unreadable old key: all)."""
+    if not isinstance(old, dict):
+        return ["all"]
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k)) or ["none"]
 
 
 def _to_device(tensor: torch.Tensor, device: torch.device, channels_last: bool = False):
@@ -333,21 +332,30 @@ def train(model: torch.nn.Module, trainset, objective: Objective, settings: Trai
 
     Writes the final checkpoint `out` (actseg.checkpoint.save_checkpoint, with `meta`) and
     the log CSV `log_csv`. Resumes from `<out>.resume.pt` when it exists and was written
-    with the same `run_key` (settings + caller's key); deletes it on success.
+    with the same `run_key` (settings + caller's key, which should identify the inputs'
+    contents); deletes it on success. Holds `<out>.lock` meanwhile (actseg.locks): a second
+    live process training the same output is refused.
     """
     device = resolve_device(settings.device)
-    use_amp = resolve_switch(settings.amp, device, cpu_auto=True)
-    use_cl = resolve_switch(settings.channels_last, device, cpu_auto=True)
     key = {**settings.run_key(), "objective": objective.name, "examples": len(trainset),
            **(run_key or {})}
+    with locked(out):  # an orphaned run of the same job must not write beside this one
+        return _train_locked(model, trainset, objective, settings, out, log_csv, meta, key,
+                             device, progress)
+
+
+def _train_locked(model, trainset, objective, settings, out, log_csv, meta, key, device,
+                  progress) -> Path:
+    use_amp = resolve_switch(settings.amp, device, cpu_auto=True)
+    use_cl = resolve_switch(settings.channels_last, device, cpu_auto=True)
     model.to(device)
     if use_cl:
         model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, settings)
 
     rpath = resume_path(out)
-    start = _load_resume(rpath, key, model, optimizer, device)
-    train_log = TrainLog(log_csv, start if start > 0 else None)
+    start, saved_log = _load_resume(rpath, key, model, optimizer, device)
+    train_log = TrainLog(log_csv, saved_log)
 
     sampler = InfiniteBatchSampler(len(trainset), settings.batch_size, settings.seed, start)
     loader = DataLoader(
@@ -380,7 +388,8 @@ def train(model: torch.nn.Module, trainset, objective: Objective, settings: Trai
             bar.set_postfix(loss=f"{row['total']:.4g}", refresh=False)
             window = _Window()
         if checkpoint_now:
-            save_resume(rpath, model, optimizer, done, {"run_key": key})
+            save_resume(rpath, model, optimizer, done,
+                        {"run_key": key, "log": train_log.state()})
         bar.update(1)
     bar.close()
     del batches  # shuts DataLoader workers down

@@ -53,8 +53,9 @@ def run(args: argparse.Namespace) -> None:
         clicks = regions = None
         if args.labels:
             clicks, regions = cumulative_cost(args.labels, args.round)
-        previous = [read_curve(p, dataset.class_names)
-                    for p in (args.previous, args.stage1_csv) if p]
+        previous = [read_curve(p, dataset.class_names, rows)
+                    for p, rows in ((args.previous, 2 * (args.round - 1)), (args.stage1_csv, 1))
+                    if p]
         result = evaluate_model(model, dataset, batch_size=args.batch_size, device=device,
                                 amp=resolve_switch(args.amp, device))
         row = result_row(result, dataset.class_names, args.round, args.stage, clicks, regions)

@@ -76,6 +76,9 @@ def resolve_settings(args: argparse.Namespace, job_name: str, round_: int | None
         values = resolve(job, values, round_)
     except (ConfigError, OSError, ValueError, TypeError, KeyError) as err:
         raise CommandError(f"settings: {err}") from None
+    bad = [f"--{option.replace('_', '-')} {value}" for option, value in schema.non_finite(values)]
+    if bad:
+        raise CommandError(f"settings: not a finite number: {', '.join(bad)}")
     for option in job.keys:
         setattr(args, option, values.get(option))
     return values

@@ -30,6 +30,17 @@ def open_train_split(args, regions: RegionsStore, oracle: OracleTable):
     return dataset
 
 
+def check_val_split(args) -> None:
+    """Every file of the validation split is intact: checked when a round starts (select),
+    so a corrupt image stops the round before training rather than at evaluation."""
+    from actseg.datasets import DatasetError
+
+    try:
+        open_dataset_split(args.dataset, args.root, "val").verify()
+    except DatasetError as err:
+        raise CommandError(f"validation split: {err}") from err
+
+
 def check_store_shapes(args, regions: RegionsStore, oracle: OracleTable,
                        labels: LabelState | None = None) -> None:
     """regions.h5, oracle.h5 (and labels.h5) describe the same (N, R_max) regions."""

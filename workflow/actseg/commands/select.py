@@ -19,7 +19,8 @@ from actseg.acquire import PoolScorer, random_scores
 from actseg.budget import advance, empty_state, fill_budget, round_seed
 from actseg.cli import CommandError
 from actseg.commands.options import add_inference_arguments, resolve_settings, set_threads
-from actseg.commands.round_inputs import load_round_model, open_train_split
+from actseg.commands.round_inputs import (check_val_split, load_round_model,
+                                         open_train_split)
 from actseg.stores import (LabelState, OracleTable, RegionsStore, StoreError, multihot_to_bool,
                            read_labels, read_oracle, write_labels)
 
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> None:
     except StoreError as err:
         raise CommandError(str(err)) from err
     dataset = open_train_split(args, regions, oracle)
+    check_val_split(args)
     cost = oracle.cost(args.labelling)
     candidates = (cost > 0) & ~previous.labelled
     method = args.method

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from actseg.cli import CommandError
 from actseg.commands.options import (add_settings_arguments, add_threads_argument,
@@ -14,7 +15,9 @@ log = logging.getLogger(__name__)
 
 STAGES = {0: "fully supervised (pixel ground truth)", 1: "partial labels",
           2: "pseudo labels"}
-INPUTS = ("regions", "oracle", "labels", "init_classifier", "pseudo")  # part of the run key
+# Input files, each part of the run key by content (a resume file from other labels,
+# regions, pseudo labels or weights is stale even where the paths are the same).
+INPUTS = ("regions", "oracle", "labels", "init_classifier", "pseudo", "pretrained")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +60,20 @@ def _check_numbers(args) -> None:
         raise CommandError(f"--crop-size must be positive, got {args.crop_size}")
     if not 0 < args.scale_range[0] <= args.scale_range[1]:
         raise CommandError(f"--scale-range must satisfy 0 < S0 <= S1, got {args.scale_range}")
+
+
+def input_identity(args) -> dict:
+    """{input: {"path", "content"}} of every input file given (content: its digest)."""
+    from actseg.fileio import file_digest
+
+    identity = {}
+    for name in INPUTS:
+        path = getattr(args, name, None)
+        if path and Path(path).is_file():
+            identity[name] = {"path": str(path), "content": file_digest(path)}
+        elif path:
+            identity[name] = {"path": str(path), "content": None}  # named by its reader
+    return identity
 
 
 def build_trainset(args, dataset, augment):
@@ -105,7 +122,7 @@ def run(args: argparse.Namespace) -> None:
         log_every=args.log_every, device=args.device, amp=args.amp,
         channels_last=args.channels_last)
     augment = TrainAugment(tuple(args.crop_size), tuple(args.scale_range))
-    inputs = {name: getattr(args, name) for name in INPUTS if getattr(args, name)}
+    inputs = input_identity(args)
     try:
         dataset = open_dataset(args.dataset, args.root, "train")
         trainset, objective = build_trainset(args, dataset, augment)
@@ -119,7 +136,7 @@ def run(args: argparse.Namespace) -> None:
                 "output_stride": args.output_stride, "aspp_rates": list(args.aspp_rates),
                 "stem": args.stem, "tau": args.tau, "stage": args.stage, "round": args.round,
                 "class_names": list(dataset.class_names), "settings": results,
-                "inputs": inputs}
+                "inputs": {name: value["path"] for name, value in inputs.items()}}
         log.info("stage %d (%s): %d training images, %d iterations of batch %d",
                  args.stage, STAGES[args.stage], len(trainset), args.iterations,
                  args.batch_size)

@@ -16,9 +16,10 @@ import numpy as np
 from PIL import Image
 
 from actseg import IGNORE_INDEX
+from actseg.errors import ActsegError
 
 
-class DatasetError(Exception):
+class DatasetError(ActsegError):
     """A dataset is missing, incomplete or corrupt; the message names the file or folder."""
 
 
@@ -76,6 +77,17 @@ def read_size(path: str | os.PathLike) -> tuple[int, int]:
         raise DatasetError(f"{path}: file does not exist") from None
     except _DECODE_ERRORS as err:
         raise DatasetError(f"{path}: unreadable or corrupt image header ({err})") from None
+
+
+def verify_file(path: str | os.PathLike) -> None:
+    """Check an image file's structure and checksums without decoding it (cheap)."""
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file does not exist") from None
+    except _DECODE_ERRORS as err:
+        raise DatasetError(f"{path}: unreadable or corrupt image ({err})") from None
 
 
 def build_lookup(mapping: dict[int, int], valid_ids: Sequence[int]) -> np.ndarray:
@@ -154,6 +166,14 @@ class SegmentationDataset:
         raw = read_label_indices(self._label_paths[i])
         self._check_size(i, read_size(self._image_paths[i]), raw.shape[:2])
         return apply_lookup(raw, self.lookup, self._label_paths[i])
+
+    def verify(self) -> None:
+        """Check every image and label file of the split (structure, checksums, sizes)
+        without decoding them; DatasetError naming the first bad file."""
+        for i in range(len(self)):
+            verify_file(self._image_paths[i])
+            verify_file(self._label_paths[i])
+            self._check_size(i, read_size(self._image_paths[i]), read_size(self._label_paths[i]))
 
     def _check_size(self, i: int, image_hw: tuple[int, ...], label_hw: tuple[int, ...]) -> None:
         if tuple(image_hw) != tuple(label_hw):

@@ -50,9 +50,16 @@ def dataset_root(cfg: dict) -> str:
     return os.path.normpath(cfg["dataset"]["root"])
 
 
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")  # also the regionset wildcard's
+
+
 def dataset_name(cfg: dict) -> str:
-    """The dataset's name in shared paths: the folder name of its root."""
-    return Path(dataset_root(cfg)).name
+    """The dataset's name in shared paths (regions, logs, benchmarks): the folder name of
+    its root, with every character outside [A-Za-z0-9._+-] replaced by "_", so that no
+    path built from it needs quoting (`my;rm x;city` -> `my_rm_x_city`). Two roots with one
+    name must hold the same dataset (`Experiments.registry` checks this)."""
+    name = re.sub(r"[^A-Za-z0-9._+-]", "_", Path(dataset_root(cfg)).name)
+    return name if SAFE_NAME.fullmatch(name) else f"data{name}"
 
 
 def dataset_identity(cfg: dict) -> dict:

@@ -9,16 +9,18 @@ from pathlib import Path
 
 from actseg import schema
 from actseg.datasets.synthetic import may_regenerate
+from actseg.errors import ActsegError
 from actseg.experiments import paths
 from actseg.experiments.paths import DATASET_LAYOUT
 from actseg.experiments.variants import Experiments, base_config, merge
+from actseg.weightfile import file_problem
 
 # Top-level run settings: invocation-wide, so a study variant may not override them.
 INVOCATION_WIDE = tuple(key for key in schema.setting_keys()
                         if "." not in key and schema.is_run_setting(key))
 
 
-class ConfigError(ValueError):
+class ConfigError(ActsegError, ValueError):
     """An invalid configuration; the message lists every problem, one per line."""
 
     def __init__(self, problems: list[str]):
@@ -29,6 +31,9 @@ class ConfigError(ValueError):
 def validate_config(cfg: dict) -> Experiments:
     """Validate `cfg` in place (defaults filled in), then every study variant and the
     cross-field constraints; returns the experiments it defines. Raises ConfigError."""
+    for spec in (cfg.get("studies") or {}).values():
+        for overrides in ((spec or {}).get("variants") or {}).values():
+            schema.coerce_numeric_strings(overrides)  # overrides are nested like the file
     raise_schema_errors(cfg, "config")
     schema.fill_defaults(cfg)
     problems = check_experiment(base_config(cfg), "config")
@@ -53,12 +58,18 @@ def check_variant(cfg: dict, overrides: dict, where: str) -> list[str]:
 
 
 def raise_schema_errors(cfg: dict, where: str) -> None:
+    """Check `cfg` against the schema after turning numeric strings into numbers (in
+    place); NaN and infinite numbers are errors too."""
     import jsonschema
 
+    schema.coerce_numeric_strings(cfg)
     validator = jsonschema.Draft202012Validator(schema.load_schema())
     errors = sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        raise ConfigError([describe_schema_error(err, where) for err in errors])
+    problems = [describe_schema_error(err, where) for err in errors]
+    problems += [f"{where}: {key}: {value} is not a finite number"
+                 for key, value in schema.non_finite(cfg)]
+    if problems:
+        raise ConfigError(problems)
 
 
 def describe_schema_error(error, where: str) -> str:
@@ -88,10 +99,10 @@ def check_experiment(cfg: dict, where: str) -> list[str]:
     else:
         problems += check_dataset_root(data["kind"], Path(data["root"]), where)
     pretrained = paths.pretrained_path(cfg["model"]["pretrained"])
-    if pretrained is not None and not Path(pretrained).is_file() \
-            and not paths.buildable_weights(pretrained):
-        problems.append(f"{where}: model.pretrained: no such file {pretrained} (and no rule "
-                        "builds it: workflow/weights/{backbone}-pretext.pt is built by pretrain)")
+    problem = None if pretrained is None else file_problem(pretrained)
+    if problem and not (not Path(pretrained).exists() and paths.buildable_weights(pretrained)):
+        problems.append(f"{where}: model.pretrained: {problem} (no rule builds it: only "
+                        "workflow/weights/{backbone}-pretext.pt is built, by pretrain)")
     return problems
 
 

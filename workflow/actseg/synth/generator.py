@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from actseg import schema
 from actseg.datasets.cityscapes import IMAGE_SUFFIX, LABEL_SUFFIX
 from actseg.datasets.common import DatasetError
 from actseg.datasets.synthetic import MANIFEST, README_TITLE, read_manifest
+from actseg.fileio import disk_full_named, make_temp_dir
 from actseg.synth.render import Difficulty, render
 from actseg.synth.scene import RARE_FORCED, compose_scene
 
@@ -110,12 +110,13 @@ def generate(out: str | os.PathLike, seed: int = SIZE["seed"], n_train: int = SI
         log.info("%s already holds the synthetic city with these settings", out)
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = make_temp_dir(out)  # also removes those of dead writers
     try:
         tasks = [(split, i) for split, n in zip(SPLITS, (n_train, n_val)) for i in range(n)]
-        histograms = list(map_images(_write_one, (tmp, settings, tasks), len(tasks), workers,
-                                     desc="synth"))
-        _write_manifest(tmp, settings, tasks, histograms)
+        with disk_full_named(out):
+            histograms = list(map_images(_write_one, (tmp, settings, tasks), len(tasks),
+                                         workers, desc="synth"))
+            _write_manifest(tmp, settings, tasks, histograms)
         os.chmod(tmp, 0o755)
         _replace_dir(tmp, out)
     except BaseException:
@@ -169,7 +170,7 @@ def _write_manifest(root: Path, settings: dict, tasks: list[tuple[str, int]],
 def _replace_dir(new: Path, out: Path) -> None:
     """Rename `new` onto `out`, moving an old `out` aside first and deleting it after."""
     if out.exists() and any(out.iterdir()):
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+        old = make_temp_dir(out, ".old")
         os.replace(out, old / "tree")
         os.replace(new, out)
         shutil.rmtree(old, ignore_errors=True)

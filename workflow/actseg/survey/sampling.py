@@ -3,7 +3,8 @@
 A region's class set is the oracle's trimmed multi-class set (`oracle.h5` `multihot`, the
 answer the simulated oracle gives); its group is the set's size, 1, 2 or 3. As in the paper,
 regions with pixels of the undefined class (void) are left out: those whose trimmed set or
-dominant class is undefined by the table alone, and, while walking a group's shuffled
+dominant class is undefined by the table alone (and those whose dominant class, counted
+over all pixels, is missing from the trimmed set), and, while walking a group's shuffled
 candidates, those with any void pixel at all (the trim may hide void in the border band),
 checked against the ground truth of the few images the walk reaches.
 """
@@ -29,11 +30,14 @@ class SampledRegion:
 
 def class_counts(table: OracleTable) -> tuple[np.ndarray, np.ndarray]:
     """(N, R_max) number of real classes of each region's trimmed set, and whether the region
-    is eligible: present, with neither its trimmed set nor its dominant class undefined."""
+    is eligible: present, with neither its trimmed set nor its dominant class undefined, and
+    its dominant class (over all its pixels) one of the trimmed set's, so that the dominant
+    and the multi-class form agree on what the region holds."""
     c = table.num_classes
     real = table.multihot & np.uint32((1 << c) - 1)
     undefined = (table.multihot >> np.uint32(c)) & np.uint32(1)
-    eligible = (table.area > 0) & (undefined == 0) & (table.dominant < c)
+    dominant_in_set = (real >> np.minimum(table.dominant, c).astype(np.uint32)) & np.uint32(1)
+    eligible = (table.area > 0) & (undefined == 0) & (table.dominant < c) & (dominant_in_set > 0)
     return popcount(real).astype(np.int64), eligible
 
 

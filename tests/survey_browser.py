@@ -4,23 +4,21 @@ participant driving Debian's chromium through Playwright.
     server = ServerProcess(survey_folder, db)      # python -m actseg survey serve --port 0
     server.links["p01"], server.port; server.kill() (SIGKILL); server.stop()
     with browser() as b: ScriptedParticipant(b.new_page(), server.links["p01"], survey)
+(the last two live in `actseg.survey.scripted`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = os.environ.get("ACTSEG_CHROMIUM", "/usr/bin/chromium")
+from actseg.survey.scripted import CHROMIUM, ScriptedParticipant, browser  # noqa: F401
 
 
 def require_browser():
@@ -30,19 +28,6 @@ def require_browser():
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
         pytest.skip(f"{CHROMIUM} missing: apt-get install -y chromium chromium-driver "
                     "(.ci/run does)")
-
-
-@contextlib.contextmanager
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM,
-                                              args=["--no-sandbox", "--disable-gpu"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class ServerProcess:
@@ -73,57 +58,3 @@ class ServerProcess:
             self.process.terminate()
             self.process.wait(10)
         self.process.stdout.close()
-
-
-class ScriptedParticipant:
-    """Answers the questions its page shows, each after a known delay."""
-
-    def __init__(self, page, link: str, survey):
-        self.page, self.link, self.survey = page, link, survey
-        self.delays: dict[str, int] = {}  # question id -> ms waited before answering
-
-    def open(self) -> None:
-        self.page.goto(self.link)
-
-    def current(self) -> str:
-        """The id of the question on screen, once its patch has loaded."""
-        self.page.wait_for_function(
-            "() => { const q = document.getElementById('question'); "
-            "const img = document.getElementById('patch'); "
-            "return !q.hidden && img.complete && img.naturalWidth > 0 && "
-            "img.src.endsWith(encodeURIComponent(q.dataset.question)); }")
-        return self.page.get_attribute("#question", "data-question")
-
-    def progress(self) -> str:
-        return self.page.inner_text("#progress")
-
-    def answer(self, delay_ms: int, classes=None, detour: int | None = None) -> str:
-        """Wait `delay_ms`, select `classes` (default: the truth), first selecting and
-        unselecting class `detour` if given, and press Enter; return the question id."""
-        question = self.current()
-        self.page.wait_for_timeout(delay_ms)
-        self.delays[question] = delay_ms
-        truth = self.survey.question(question).truth
-        classes = truth if classes is None else classes
-        if detour is not None:
-            self.page.click(f"#options input[value='{detour}']")
-            if self.survey.forms[self.survey.question(question).form].multiple:
-                self.page.click(f"#options input[value='{detour}']")
-        for c in classes:
-            self.page.click(f"#options input[value='{c}']")
-        self.page.keyboard.press("Enter")
-        self.page.wait_for_function(
-            f"() => document.getElementById('question').dataset.question !== '{question}' "
-            "|| !document.getElementById('done').hidden")
-        return question
-
-    def finished(self) -> bool:
-        return self.page.is_visible("#done")
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise TimeoutError("condition not met")
-        time.sleep(0.05)

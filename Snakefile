@@ -32,6 +32,7 @@ include: "rules/pretrain.smk"
 include: "rules/regions.smk"
 include: "rules/rounds.smk"
 include: "rules/studies.smk"
+include: "rules/survey.smk"
 
 
 # Every round's files, so that a deleted intermediate is rebuilt with all it feeds.

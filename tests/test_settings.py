@@ -135,7 +135,8 @@ def test_cli_reports_bad_settings(tmp_path):
 # Options that are not settings of the config: where to read and write, how many worker
 # processes, and the generator's difficulty constants (not exposed in the config).
 NOT_SETTINGS = {"split", "workers", "images", "title", "force", "noise", "blur", "texture",
-                "colour_overlap", "lighting", "help"}
+                "colour_overlap", "lighting", "help",
+                "host", "port"}  # where the survey server listens (a process option)
 
 
 def command_parsers():

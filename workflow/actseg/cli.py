@@ -25,6 +25,7 @@ COMMANDS = {
     "figures": "aggregate study CSVs and draw plots",
     "curve": "plot one experiment's learning curve (round{R}/miou.csv) -> PNG",
     "pretrain": "pretrain a backbone on the procedural texture domain -> weights + provenance",
+    "survey": "the labelling study: build forms, serve them, report Table 1 (Sec. A)",
 }
 
 

@@ -199,6 +199,11 @@ JOBS = {
                      "size": "pretrain.size", "lr": "pretrain.lr", "seed": "pretrain.seed",
                      "head_lr_mult": "train.head_lr_mult", "device": "device",
                      "num_workers": "train.num_workers"}),
+    "survey_build": Job({**DATA, "regions_per_group": "survey.regions_per_group",
+                         "patch_side": "survey.patch_side",
+                         "participants": "survey.participants", "seed": "survey.seed"},
+                        (normalised_root,)),
+    "survey_report": Job({"outlier_iqr": "survey.outlier_iqr"}),
 }
 # The fully supervised bound (`actseg train --stage 0`) trains like stage 2, on pixel labels.
 JOBS["train_stage0"] = JOBS["train_stage2"]

@@ -22,5 +22,6 @@ rule survey_build:
     conda:
         "../envs/actseg.yaml"
     shell:
-        "python -m actseg survey build --settings {params.settings:q} --regions {input.regions}"
-        " --oracle {input.oracle} --out {params.out} > {log} 2>&1"
+        "python -m actseg survey build --settings {params.settings:q}"
+        " --regions {input.regions:q} --oracle {input.oracle:q} --out {params.out:q}"
+        " > {log:q} 2>&1"

@@ -30,3 +30,24 @@ def test_a_root_with_metacharacters_or_spaces_runs(tmp_path, folder, slug):
     assert (tmp_path / f"results/logs/data/{slug}.log").is_file()
     curve = pd.read_csv(tmp_path / "results/round1/miou.csv")
     assert curve[["round", "stage"]].values.tolist() == [[1, 1], [1, 2]]
+
+
+def test_every_placeholder_in_a_shell_command_is_quoted():
+    """Static guard for issue 17, item 1: a rule added later cannot forget `:q`."""
+    import re
+
+    from workflow_runs import REPO
+
+    # params that hold option strings already quoted word by word (jobs.render_options,
+    # render_repeated) are spliced in as they are
+    rendered = {"params.run", "params.links", "params.init", "params.previous",
+                "params.runs", "params.models"}
+    unquoted = []
+    for rule_file in sorted((REPO / "rules").glob("*.smk")):
+        for number, line in enumerate(rule_file.read_text().splitlines(), 1):
+            if line.lstrip().startswith("#"):
+                continue
+            for field in re.findall(r"\{((?:input|output|params|log)(?:\.\w+)?)(:q)?\}", line):
+                if not field[1] and field[0] not in rendered:
+                    unquoted.append(f"{rule_file.name}:{number}: {{{field[0]}}}")
+    assert not unquoted, "unquoted shell placeholders:\n" + "\n".join(unquoted)

@@ -97,11 +97,16 @@ class Stage1Dataset(_AugmentedDataset):
         bits = np.where(labelled, oracle.label_sets(labelling), 0).astype(np.uint32)
         self.label_bits = bits  # (N, R_max) small table; expanded to bool per sample
 
+    def _labelled_regions(self, index: int) -> np.ndarray:
+        """The image's region map with its unlabelled regions set to UNLABELLED_REGION
+        (fixed for a training, so cached as it is)."""
+        region_map = self.regions.region_map(index)
+        return np.where(self.labelled[index][region_map], region_map, UNLABELLED_REGION)
+
     def sample(self, position, generator):
         index = int(self.examples[position])
-        region_map = self.cache.get(("regions", index), lambda: self.regions.region_map(index))
-        kept = self.labelled[index][region_map]
-        region_map = np.where(kept, region_map, UNLABELLED_REGION)
+        region_map = self.cache.get(("labelled regions", index),
+                                    lambda: self._labelled_regions(index))
         image, (region_map,) = self.augment(self._image(index),
                                             [(region_map, UNLABELLED_REGION)], generator)
         multihot = torch.from_numpy(multihot_to_bool(self.label_bits[index], self.num_channels))

@@ -32,7 +32,10 @@ _STD_255 = np.array(IMAGENET_STD, dtype=np.float32) * 255.0
 
 def _normalize_hwc(image: np.ndarray) -> np.ndarray:
     """(h, w, 3) uint8 or float RGB in 0..255 -> float32 (x - mean) / std."""
-    return (image.astype(np.float32) - _MEAN_255) / _STD_255
+    normalised = image.astype(np.float32)  # a copy: the caller's array stays as it is
+    normalised -= _MEAN_255
+    normalised /= _STD_255
+    return normalised
 
 
 def normalize_image(image: np.ndarray) -> torch.Tensor:
@@ -67,11 +70,16 @@ def bilinear_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def _bilinear_window(image: np.ndarray, scaled: tuple[int, int], rows: np.ndarray,
                      cols: np.ndarray) -> np.ndarray:
-    """Rows `rows` and columns `cols` of `image` (h, w, 3) bilinearly resized to `scaled`."""
+    """Rows `rows` and columns `cols` of `image` (h, w, 3) bilinearly resized to `scaled`,
+    as float32. Only the source window the taps reach is converted and read, so the cost
+    follows the crop, not the image."""
     r0, r1, wr = (a[rows] for a in bilinear_taps(image.shape[0], scaled[0]))
     c0, c1, wc = (a[cols] for a in bilinear_taps(image.shape[1], scaled[1]))
+    top, left = int(r0.min()), int(c0.min())
+    source = image[top:int(r1.max()) + 1, left:int(c1.max()) + 1].astype(np.float32)
+    r0, r1, c0, c1 = r0 - top, r1 - top, c0 - left, c1 - left
     wr = wr[:, None, None]
-    tmp = image[r0] * (1.0 - wr) + image[r1] * wr  # (len(rows), w, 3)
+    tmp = source[r0] * (1.0 - wr) + source[r1] * wr  # (len(rows), window width, 3)
     wc = wc[None, :, None]
     return tmp[:, c0] * (1.0 - wc) + tmp[:, c1] * wc
 
@@ -121,7 +129,7 @@ class TrainAugment:
         cols = np.arange(left, min(left + crop_w, scaled[1]))
 
         out_image = np.zeros((crop_h, crop_w, 3), dtype=np.float32)  # 0 = mean colour
-        window = _bilinear_window(image.astype(np.float32), scaled, rows, cols)
+        window = _bilinear_window(image, scaled, rows, cols)
         out_image[:len(rows), :len(cols)] = _normalize_hwc(window)
         src_rows = nearest_indices(height, scaled[0])[rows]
         src_cols = nearest_indices(width, scaled[1])[cols]

@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     train_settings = TrainSettings(
         iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
         head_lr_mult=args.head_lr_mult, seed=args.seed, num_workers=args.num_workers,
-        checkpoint_every=max(100, args.iterations // 20), device=args.device)
+        checkpoint_every=max(100, args.iterations // 20), device=args.device,
+        amp="off")  # fp32 as the shipped weights were made, also where bf16 is native
     out = Path(args.out)
     start = time.perf_counter()
     # the whole pretext model sits beside the output while training, so that a killed run

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from fakes import ArrayDataset
 
-from actseg.inference import predict, resolve_switch, size_batches
+from actseg.inference import predict, resolve_switch, size_batches, upsample_features
 from actseg.model import build_model
 from actseg.transforms import normalize_image
 
@@ -45,15 +45,17 @@ def test_predict_matches_direct_forward(tiny_model):
         seen.append(batch)
         h, w = shapes[batch[0]]
         assert logits.shape == (len(batch), 4, h, w) and logits.dtype == torch.float32
-        assert feats.shape == (len(batch), tiny_model.feature_channels, h, w)
+        assert feats.shape == (len(batch), tiny_model.feature_channels, h // 4, w // 4)
         x = torch.stack([normalize_image(images[i]) for i in batch])
         with torch.no_grad():
             ref_logits, ref_feats = tiny_model(x, return_features=True)
         torch.testing.assert_close(logits, ref_logits, rtol=1e-4, atol=1e-5)
-        up = F.normalize(F.interpolate(ref_feats, size=(h, w), mode="bilinear",
-                                       align_corners=False), dim=1)
-        torch.testing.assert_close(feats, up, rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(feats.norm(dim=1), torch.ones(len(batch), h, w))
+        torch.testing.assert_close(feats, ref_feats, rtol=1e-4, atol=1e-5)
+        up = upsample_features(feats, (h, w))
+        torch.testing.assert_close(up, F.normalize(F.interpolate(
+            ref_feats, size=(h, w), mode="bilinear", align_corners=False), dim=1),
+            rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(up.norm(dim=1), torch.ones(len(batch), h, w))
         assert logits.requires_grad is False
         logits.mul_(2)  # callers may modify outputs in place (not inference tensors)
     assert seen == [[3, 0], [1], [2]]

@@ -68,8 +68,10 @@ def predict(model: torch.nn.Module, dataset, indices: Sequence[int], batch_size:
     """Yield `(batch_indices, logits, features)` over `indices` of `dataset`, in order.
 
     - `logits`: (b, C+1, H, W) float32 raw cosine logits at the image's full resolution.
-    - `features`: (b, D, H, W) float32 decoder features bilinearly upsampled to (H, W) and
-      L2-normalised again per pixel, or None unless `return_features`.
+    - `features`: (b, D, h, w) float32 L2-normalised decoder features at the model's
+      resolution (a quarter of the image's), or None unless `return_features`. Upsample
+      them with `upsample_features` (whole) or `actseg.upsampled.Upsampled` (band by band,
+      bounded memory): full-resolution features of a 1024x2048 image take 2 GiB at D=256.
     Both are on `device` (call `.cpu()` if needed). A batch holds consecutive indices of equal
     image size, at most `batch_size`. `amp`/`channels_last`: auto|on|off or bool (auto = on
     CUDA only; amp is bf16 autocast). The model is moved to `device` and put in eval mode.
@@ -115,5 +117,5 @@ def _forward(model, dataset, batch_indices, device, use_amp, use_cl, return_feat
         logits = F.interpolate(logits, size=(height, width), mode="bilinear",
                                align_corners=False)
     if features is not None:
-        features = upsample_features(features, (height, width)).contiguous()
+        features = features.float().contiguous()
     return logits, features

@@ -1,0 +1,115 @@
+"""Full-resolution features of one image, computed one band of rows at a time.
+
+The model's decoder features are (D, h, w), a quarter of the image size. Stage 2 needs them
+at full resolution (D, H, W), bilinearly upsampled and L2-normalised per pixel
+(`inference.upsample_features`): 2 GiB per 1024x2048 image at D=256, float32. `Upsampled`
+never holds more than one band of rows: `band(y0, y1)` crops the low-resolution rows that
+band needs (plus one row of margin on each side, so that the border clamping of the full
+interpolation never applies inside) and runs the same interpolation and normalisation on
+them, into a reused buffer.
+
+The crop gives bit-identical values to `upsample_features` when H is a multiple of h: the
+source row of output row y is `(y + 0.5) * h / H - 0.5`, and shifting the crop by `a` low
+rows shifts it by exactly `a` when the crop's output is `(H / h) * rows` high (same ratio,
+exact in binary for ratios 1/2^k, and for others the same float expression on the same
+ratio). Bands then start at multiples of H / h. Other sizes use one band (the whole image),
+as before. Columns are never cropped, so every row is computed exactly as in the full call.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from actseg.inference import upsample_features
+
+BAND_BYTES = 64 * 2**20  # float32 bytes of one band of full-resolution features
+
+
+class BandBuffer:
+    """A float32 scratch tensor grown on demand and reused across bands and images."""
+
+    def __init__(self):
+        self._storage: torch.Tensor | None = None
+
+    def take(self, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+        numel = 1
+        for n in shape:
+            numel *= n
+        if (self._storage is None or self._storage.numel() < numel
+                or self._storage.device != device):
+            self._storage = torch.empty(numel, dtype=torch.float32, device=device)
+        return self._storage[:numel].view(shape)
+
+
+class Upsampled:
+    """(D, H, W) features upsampled from `low` (D, h, w) on demand, band by band.
+
+    `low` is the model's normalised feature map of one image; `size` the image's (H, W).
+    `band_rows` caps a band (default: `BAND_BYTES` of float32); it is rounded to the row
+    stride H / h. `buffer` may be shared across images to reuse the band's memory.
+    """
+
+    def __init__(self, low: torch.Tensor, size: tuple[int, int], band_rows: int | None = None,
+                 buffer: BandBuffer | None = None):
+        if low.dim() != 3:
+            raise ValueError(f"low-resolution features must be (D, h, w), got {tuple(low.shape)}")
+        self.low = low
+        self.shape = (low.shape[0], int(size[0]), int(size[1]))
+        self.buffer = buffer or BandBuffer()
+        height, low_h = self.shape[1], low.shape[1]
+        self.stride = height // low_h if height % low_h == 0 else height  # rows per low row
+        if band_rows is None:
+            band_rows = BAND_BYTES // (4 * self.shape[0] * self.shape[2])
+        self.band_rows = min(height, max(self.stride, band_rows // self.stride * self.stride))
+
+    @property
+    def device(self) -> torch.device:
+        return self.low.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float32
+
+    def band(self, y0: int, y1: int) -> torch.Tensor:
+        """(D, y1 - y0, W) features of rows y0..y1-1; y0 a multiple of `stride` (or 0).
+
+        A view of the shared buffer: valid until the next call."""
+        if self.stride == self.shape[1]:  # no exact crop: the whole image
+            return upsample_features(self.low[None], self.shape[1:])[0, :, y0:y1]
+        a = max(0, y0 // self.stride - 1)  # low rows with one row of margin
+        b = min(self.low.shape[1], -(-y1 // self.stride) + 1)
+        out = self.buffer.take((1, self.shape[0], (b - a) * self.stride, self.shape[2]),
+                               self.device)
+        torch.ops.aten.upsample_bilinear2d.out(self.low[None, :, a:b].float(),
+                                               list(out.shape[2:]), False, None, None, out=out)
+        top = y0 - a * self.stride
+        # as F.normalize(dim=1, eps=1e-12), in place
+        norm = torch.linalg.vector_norm(out, dim=1, keepdim=True).clamp_min_(1e-12)
+        out.div_(norm)
+        return out[0, :, top:top + y1 - y0]
+
+
+class Resident:
+    """The `Upsampled` interface over features already held at full resolution (D, H, W):
+    one band, the whole image, a view (the behaviour before banding)."""
+
+    def __init__(self, features: torch.Tensor):
+        self.features = features
+        self.shape = tuple(features.shape)
+        self.band_rows = max(1, self.shape[1])
+
+    @property
+    def device(self) -> torch.device:
+        return self.features.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.features.dtype
+
+    def band(self, y0: int, y1: int) -> torch.Tensor:
+        return self.features[:, y0:y1]
+
+
+def banded(features) -> Upsampled | Resident:
+    """`features` as a band source: an `Upsampled` as is, a (D, H, W) tensor as `Resident`."""
+    return features if isinstance(features, (Upsampled, Resident)) else Resident(features)

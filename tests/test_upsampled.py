@@ -67,3 +67,11 @@ def test_banded_labels_equal_resident_labels(seed, rule, expand):
 def test_upsampled_rejects_a_flat_map():
     with pytest.raises(ValueError, match=r"\(D, h, w\)"):
         Upsampled(torch.zeros(4, 4), (16, 16))
+
+
+@pytest.mark.parametrize("band_rows", [4, 8, 64])
+def test_pixels_are_the_full_upsampling_at_those_pixels(band_rows):
+    low = low_features(1, 8, 16, 12)
+    full = upsample_features(low[None], (64, 48))[0].reshape(8, -1)
+    flat = torch.tensor([0, 5, 47, 48, 1000, 1001, 3071, 2000])
+    assert torch.equal(Upsampled(low, (64, 48), band_rows).pixels(flat), full[:, flat].T)

@@ -238,17 +238,6 @@ def _band(source, bands: Bands, b: int) -> torch.Tensor:
     return source.band(y0, min(source.shape[1], y0 + bands.rows))
 
 
-def features_at(source, bands: Bands, groups: PixelGroups, positions: torch.Tensor,
-                dtype: torch.dtype) -> torch.Tensor:
-    """(len(positions), D) features of single positions, band by band."""
-    out = torch.empty(len(positions), source.shape[0], dtype=dtype, device=positions.device)
-    for b, members in _band_runs(bands.of_pos[positions], len(bands.offsets) - 1):
-        flat = _band(source, bands, b).reshape(source.shape[0], -1)
-        local_pixels = groups.pixels[positions[members]] - b * bands.rows * bands.width
-        out[members] = flat.index_select(1, local_pixels).T.to(dtype)
-    return out
-
-
 def banded_similarity(source, bands: Bands, groups: PixelGroups, prototypes: torch.Tensor,
                       trip_pos: torch.Tensor, trip_proto: torch.Tensor, dtype: torch.dtype
                       ) -> torch.Tensor:
@@ -458,7 +447,7 @@ def localize_and_expand(features, probs, region_map, region_multihot, adjacency,
     dtype = _work_dtype(features)
     bands = split_bands(features, groups)
     label_probs = _gather(probs, groups.pixels[label_pos], dtype)
-    protos = find_prototypes(lambda pos: features_at(features, bands, groups, pos, dtype),
+    protos = find_prototypes(lambda pos: features.pixels(groups.pixels[pos]).to(dtype),
                              label_probs, groups, label_pos, inputs.multihot)
     cand = candidates(groups, protos, labelled, adjacency)
     sims = banded_similarity(features, bands, groups, protos.vectors, cand.pos, cand.proto,

@@ -88,6 +88,28 @@ class Upsampled:
         out.div_(norm)
         return out[0, :, top:top + y1 - y0]
 
+    def pixels(self, flat: torch.Tensor) -> torch.Tensor:
+        """(len(flat), D) features at flat pixel ids (a few: the prototypes).
+
+        Upsamples only the bands holding them: whole bands, or the `stride` rows around
+        each pixel when fewer rows are computed that way (each costs 3 * stride rows)."""
+        rows = [self.band_rows, self.stride]
+        cost = [len(torch.unique(flat // (r * self.shape[2]))) * (r + 2 * self.stride)
+                for r in rows]
+        return _pixels_by_band(self, flat, rows[cost.index(min(cost))])
+
+
+def _pixels_by_band(source, flat: torch.Tensor, rows: int) -> torch.Tensor:
+    """(len(flat), D) features at flat pixel ids, computed `rows` rows at a time."""
+    out = torch.empty(len(flat), source.shape[0], dtype=source.dtype, device=flat.device)
+    band_pixels = rows * source.shape[2]
+    band_of = flat // band_pixels
+    for b in torch.unique(band_of).tolist():  # a loop over bands, not pixels
+        members = torch.nonzero(band_of == b).squeeze(1)
+        band = source.band(b * rows, min(source.shape[1], (b + 1) * rows))
+        out[members] = band.reshape(source.shape[0], -1)[:, flat[members] - b * band_pixels].T
+    return out
+
 
 class Resident:
     """The `Upsampled` interface over features already held at full resolution (D, H, W):
@@ -108,6 +130,9 @@ class Resident:
 
     def band(self, y0: int, y1: int) -> torch.Tensor:
         return self.features[:, y0:y1]
+
+    def pixels(self, flat: torch.Tensor) -> torch.Tensor:
+        return self.features.reshape(self.shape[0], -1).index_select(1, flat).T
 
 
 def banded(features) -> Upsampled | Resident:

@@ -58,3 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as err:
         print(f"actseg {known.command}: error: {err}", file=sys.stderr)
         return 2
+    except MemoryError as err:  # inference.InferenceMemoryError names what to change
+        print(f"actseg {known.command}: error: {err or 'out of memory'}", file=sys.stderr)
+        return 2

@@ -105,7 +105,8 @@ def _write_pseudo(args, dataset, regions: RegionsStore, num_classes: int, bits: 
             return confusion
         batches = predict(model, dataset, image_index.tolist(), batch_size=args.batch_size,
                           device=device, amp=args.amp,
-                          return_features=args.method == "prototype", desc="pseudo labels")
+                          return_features=args.method == "prototype", desc="pseudo labels",
+                          setting="pseudo.batch_size")
         for batch_indices, logits, features in batches:
             for j, n in enumerate(batch_indices):
                 region_map = regions.region_map(n)

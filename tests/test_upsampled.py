@@ -21,7 +21,8 @@ def low_features(seed, dim, h, w):
 
 @pytest.mark.parametrize("low_size,size,band_rows", [
     ((8, 16), (32, 64), 4), ((8, 16), (32, 64), 12), ((7, 13), (28, 50), 8),
-    ((16, 12), (32, 48), 2), ((7, 13), (25, 50), 8), ((8, 8), (32, 32), None)])
+    ((16, 12), (32, 48), 2), ((7, 13), (25, 50), 8), ((8, 8), (24, 24), 3),
+    ((8, 8), (32, 32), None)])
 def test_bands_are_bit_identical_to_the_full_upsampling(low_size, size, band_rows):
     low = low_features(0, 16, *low_size)
     full = upsample_features(low[None], size)[0]

@@ -27,19 +27,21 @@ BAND_BYTES = 64 * 2**20  # float32 bytes of one band of full-resolution features
 
 
 class BandBuffer:
-    """A float32 scratch tensor grown on demand and reused across bands and images."""
+    """Float32 scratch tensors (slots 0 and 1) grown on demand, reused across bands and
+    images."""
 
     def __init__(self):
-        self._storage: torch.Tensor | None = None
+        self._storage: list[torch.Tensor | None] = [None, None]
 
-    def take(self, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    def take(self, shape: tuple[int, ...], device: torch.device, slot: int = 0) -> torch.Tensor:
         numel = 1
         for n in shape:
             numel *= n
-        if (self._storage is None or self._storage.numel() < numel
-                or self._storage.device != device):
-            self._storage = torch.empty(numel, dtype=torch.float32, device=device)
-        return self._storage[:numel].view(shape)
+        storage = self._storage[slot]
+        if storage is None or storage.numel() < numel or storage.device != device:
+            storage = self._storage[slot] = torch.empty(numel, dtype=torch.float32,
+                                                        device=device)
+        return storage[:numel].view(shape)
 
 
 class Upsampled:
@@ -80,15 +82,15 @@ class Upsampled:
             return upsample_features(self.low[None], self.shape[1:])[0, :, y0:y1]
         a = max(0, y0 // self.stride - 1)  # low rows with one row of margin
         b = min(self.low.shape[1], -(-y1 // self.stride) + 1)
-        out = self.buffer.take((1, self.shape[0], (b - a) * self.stride, self.shape[2]),
-                               self.device)
+        up = self.buffer.take((1, self.shape[0], (b - a) * self.stride, self.shape[2]),
+                              self.device)
         torch.ops.aten.upsample_bilinear2d.out(self.low[None, :, a:b].float(),
-                                               list(out.shape[2:]), False, None, None, out=out)
-        top = y0 - a * self.stride
-        # as F.normalize(dim=1, eps=1e-12), in place
-        norm = torch.linalg.vector_norm(out, dim=1, keepdim=True).clamp_min_(1e-12)
-        out.div_(norm)
-        return out[0, :, top:top + y1 - y0]
+                                               list(up.shape[2:]), False, None, None, out=up)
+        rows = up[:, :, y0 - a * self.stride:y1 - a * self.stride]
+        out = self.buffer.take((1, *rows.shape[1:]), self.device, slot=1)  # contiguous
+        # as F.normalize(dim=1, eps=1e-12), on the band's rows only
+        norm = torch.linalg.vector_norm(rows, dim=1, keepdim=True).clamp_min_(1e-12)
+        return torch.div(rows, norm, out=out)[0]
 
     def pixels(self, flat: torch.Tensor) -> torch.Tensor:
         """(len(flat), D) features at flat pixel ids (a few: the prototypes).

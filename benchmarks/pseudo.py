@@ -1,6 +1,14 @@
-"""Vectorised prototype pseudo labels vs a straightforward per-region version, one big image.
+"""Vectorised prototype pseudo labels vs a straightforward per-region version, one big image;
+with --memory, full-resolution feature memory before and after banding.
 
     python benchmarks/pseudo.py [--rule reference|clean] [--device cpu|cuda] [--threads 1]
+    python benchmarks/pseudo.py --memory [--batch 1 2] [--labelled 60 600] [--device ...]
+
+--memory (benchmarks/pseudo_memory.py) runs each variant in a fresh process and prints
+s/image and the peak memory above the inputs: "before" upsamples a batch's quarter-resolution
+features whole (`upsample_features`, as the pseudo stage did), "after" hands
+`actseg.upsampled.Upsampled` to `localize_and_expand` (one band at a time, a buffer reused
+across images). Both must give the same maps.
 
 A 1024x2048 image cut into a 32x32 grid (2048 regions, ids shuffled), 60 labelled regions
 with 1-3 of 20 classes, 256-d features. The per-region version is what the reference code
@@ -119,7 +127,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="best of N, vectorised")
     parser.add_argument("--slow-repeats", type=int, default=2, help="best of N, per-region")
+    parser.add_argument("--memory", action="store_true", help="before/after banding")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--labelled", type=int, nargs="+", default=[LABELLED])
     args = parser.parse_args()
+    if args.memory:
+        from pseudo_memory import compare
+        return compare(args)
     torch.set_num_threads(args.threads)
     features, probs, region_map, multihot, adjacency = make_inputs()
     device = torch.device(args.device)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from fakes import ArrayDataset
 
-from actseg.inference import predict, resolve_switch, size_batches
+from actseg.inference import predict, resolve_switch, size_batches, upsample_features
 from actseg.model import build_model
 from actseg.transforms import normalize_image
 
@@ -57,15 +57,17 @@ def test_predict_matches_direct_forward(tiny_model):
         seen.append(batch)
         h, w = shapes[batch[0]]
         assert logits.shape == (len(batch), 4, h, w) and logits.dtype == torch.float32
-        assert feats.shape == (len(batch), tiny_model.feature_channels, h, w)
+        assert feats.shape == (len(batch), tiny_model.feature_channels, h // 4, w // 4)
         x = torch.stack([normalize_image(images[i]) for i in batch])
         with torch.no_grad():
             ref_logits, ref_feats = tiny_model(x, return_features=True)
         torch.testing.assert_close(logits, ref_logits, rtol=1e-4, atol=1e-5)
-        up = F.normalize(F.interpolate(ref_feats, size=(h, w), mode="bilinear",
-                                       align_corners=False), dim=1)
-        torch.testing.assert_close(feats, up, rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(feats.norm(dim=1), torch.ones(len(batch), h, w))
+        torch.testing.assert_close(feats, ref_feats, rtol=1e-4, atol=1e-5)
+        up = upsample_features(feats, (h, w))
+        torch.testing.assert_close(up, F.normalize(F.interpolate(
+            ref_feats, size=(h, w), mode="bilinear", align_corners=False), dim=1),
+            rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(up.norm(dim=1), torch.ones(len(batch), h, w))
         assert logits.requires_grad is False
         logits.mul_(2)  # callers may modify outputs in place (not inference tensors)
     assert seen == [[3, 0], [1], [2]]
@@ -76,3 +78,48 @@ def test_predict_without_features(tiny_model):
     ds = ArrayDataset([np.zeros((16, 16, 3), dtype=np.uint8)])
     (batch, logits, feats), = list(predict(tiny_model, ds, [0], device="cpu", progress=False))
     assert batch == [0] and feats is None and logits.shape == (1, 4, 16, 16)
+
+
+class OutOfMemoryAbove(torch.nn.Module):
+    """A model whose forward runs out of memory on batches larger than `limit` images."""
+
+    def __init__(self, limit: int, cpu_message: bool = False):
+        super().__init__()
+        self.limit, self.cpu_message, self.calls = limit, cpu_message, []
+
+    def forward(self, x):
+        self.calls.append(len(x))
+        if len(x) > self.limit:
+            if self.cpu_message:
+                raise RuntimeError("[enforce fail at alloc_cpu.cpp:121] DefaultCPUAllocator: "
+                                   "can't allocate memory: you tried to allocate 1 bytes")
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 74 GiB")
+        return x[:, :2]
+
+
+@pytest.mark.parametrize("cpu_message", [False, True])
+def test_batches_that_run_out_of_memory_are_split(caplog, cpu_message):
+    ds = ArrayDataset([np.full((8, 8, 3), i, dtype=np.uint8) for i in range(5)])
+    model = OutOfMemoryAbove(2, cpu_message)
+    got = list(predict(model, ds, range(5), batch_size=5, device="cpu", progress=False,
+                       setting="pseudo.batch_size"))
+    assert [b for b, _, _ in got] == [[0, 1], [2, 3], [4]]
+    assert model.calls == [5, 2, 2, 1]
+    assert "set pseudo.batch_size to 2 or less" in caplog.text
+
+
+def test_one_image_out_of_memory_is_a_clear_error():
+    ds = ArrayDataset([np.zeros((8, 8, 3), dtype=np.uint8)] * 2)
+    with pytest.raises(MemoryError, match=r"8x8 image on cpu, even at evaluate.batch_size = 1"):
+        list(predict(OutOfMemoryAbove(0), ds, [0, 1], batch_size=2, device="cpu",
+                     progress=False, setting="evaluate.batch_size"))
+
+
+def test_other_runtime_errors_pass_through():
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("shape mismatch")
+
+    ds = ArrayDataset([np.zeros((8, 8, 3), dtype=np.uint8)])
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        list(predict(Broken(), ds, [0], device="cpu", progress=False))

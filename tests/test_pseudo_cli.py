@@ -53,12 +53,13 @@ def label_sets(env, labels, labelling):
 
 
 def direct_maps(env, image_index, labels, labelling, method, expand, rule):
-    """Recompute the maps with the public pieces: load_model, predict, pseudo_label_image."""
+    """Recompute the maps with the public pieces: load_model, predict, pseudo_label_image,
+    with the features upsampled whole (the command upsamples them band by band)."""
     import torch
 
     from actseg.checkpoint import load_model
     from actseg.datasets import open_dataset
-    from actseg.inference import predict
+    from actseg.inference import predict, upsample_features
     from actseg.pseudo import pseudo_label_image
 
     fx = env["fx"]
@@ -70,7 +71,8 @@ def direct_maps(env, image_index, labels, labelling, method, expand, rule):
     for batch, logits, feats in predict(model, dataset, list(image_index), batch_size=2,
                                         device="cpu", return_features=True, progress=False):
         for j, n in enumerate(batch):
-            maps[n] = pseudo_label_image(method, feats[j], torch.softmax(logits[j], 0),
+            full = upsample_features(feats[j:j + 1], logits.shape[-2:])[0]
+            maps[n] = pseudo_label_image(method, full, torch.softmax(logits[j], 0),
                                          regions.region_map(n), sets[n], regions.adjacency(n),
                                          expand=expand, rule=rule).numpy()
     return maps

@@ -74,3 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"actseg {known.command}: error: {one_line(err)}", file=sys.stderr)
         return 1
+    except MemoryError as err:  # inference.InferenceMemoryError names what to change
+        if known.debug:
+            raise
+        print(f"actseg {known.command}: error: {one_line(err) if str(err) else 'out of memory'}",
+              file=sys.stderr)
+        return 1

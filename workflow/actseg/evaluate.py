@@ -59,7 +59,8 @@ class EvalResult:
 
 def evaluate_model(model: torch.nn.Module, dataset, indices: Sequence[int] | None = None,
                    batch_size: int = 8, device: str | torch.device = "cpu",
-                   amp: bool = False, progress: bool = True) -> EvalResult:
+                   amp: bool = False, progress: bool = True,
+                   setting: str = "evaluate.batch_size") -> EvalResult:
     """mIoU of `model` on `dataset` (full resolution, via `actseg.inference.predict`)."""
     from actseg.inference import predict
 
@@ -68,7 +69,7 @@ def evaluate_model(model: torch.nn.Module, dataset, indices: Sequence[int] | Non
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
     for batch_indices, logits, _ in predict(model, dataset, indices, batch_size=batch_size,
                                             device=device, amp=amp, progress=progress,
-                                            desc="evaluate"):
+                                            desc="evaluate", setting=setting):
         target = torch.from_numpy(np.stack([dataset.load_label(i) for i in batch_indices]))
         confusion += confusion_matrix(logits, target.to(logits.device), num_classes)
     conf = confusion.cpu().numpy()

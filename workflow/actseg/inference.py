@@ -7,6 +7,7 @@ groups consecutive images of equal size into batches, and runs the model without
 
 from __future__ import annotations
 
+import logging
 from typing import Iterator, Sequence
 
 import torch
@@ -14,6 +15,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from actseg.transforms import normalize_image
+
+log = logging.getLogger(__name__)
+
+
+class InferenceMemoryError(MemoryError):
+    """Out of memory on a single image: lowering the batch size cannot help."""
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -75,16 +82,23 @@ def upsample_features(features: torch.Tensor, size: tuple[int, int]) -> torch.Te
 def predict(model: torch.nn.Module, dataset, indices: Sequence[int], batch_size: int = 8,
             device: str | torch.device = "cpu", amp: bool | str = "auto",
             return_features: bool = False, channels_last: bool | str = "auto",
-            progress: bool = True, desc: str = "inference",
+            progress: bool = True, desc: str = "inference", setting: str = "batch_size",
             ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor | None]]:
     """Yield `(batch_indices, logits, features)` over `indices` of `dataset`, in order.
 
     - `logits`: (b, C+1, H, W) float32 raw cosine logits at the image's full resolution.
-    - `features`: (b, D, H, W) float32 decoder features bilinearly upsampled to (H, W) and
-      L2-normalised again per pixel, or None unless `return_features`.
+    - `features`: (b, D, h, w) float32 L2-normalised decoder features at the model's
+      resolution (a quarter of the image's), or None unless `return_features`. Upsample
+      them with `upsample_features` (whole) or `actseg.upsampled.Upsampled` (band by band,
+      bounded memory): full-resolution features of a 1024x2048 image take 2 GiB at D=256.
     Both are on `device` (call `.cpu()` if needed). A batch holds consecutive indices of equal
     image size, at most `batch_size`. `amp`/`channels_last`: auto|on|off or bool (auto = on
     CUDA only; amp is bf16 autocast). The model is moved to `device` and put in eval mode.
+
+    Batch sizes adapt to memory: a batch that runs out of memory (CUDA or CPU allocator) is
+    retried in halves, and later batches keep the lower size, with a warning naming
+    `setting` (the config key of `batch_size`) to lower; one image that does not fit raises
+    `InferenceMemoryError`.
     """
     device = resolve_device(device)
     use_amp = resolve_switch(amp, device)
@@ -96,16 +110,62 @@ def predict(model: torch.nn.Module, dataset, indices: Sequence[int], batch_size:
         model.to(memory_format=torch.channels_last)
     sizes = [tuple(dataset.image_size(i)) for i in indices]
     batches = size_batches(sizes, batch_size)
+    fitting = _Fitting(lambda batch: _forward(model, dataset, batch, device, use_amp, use_cl,
+                                              return_features), device, setting)
     bar = tqdm(total=len(indices), desc=desc, unit="img", disable=None if progress else True)
     try:
         for positions in batches:
-            batch_indices = [indices[p] for p in positions]
-            logits, features = _forward(model, dataset, batch_indices, device, use_amp, use_cl,
-                                        return_features)
-            bar.update(len(batch_indices))
-            yield batch_indices, logits, features
+            for batch_indices, logits, features in fitting([indices[p] for p in positions],
+                                                           sizes[positions[0]]):
+                bar.update(len(batch_indices))
+                yield batch_indices, logits, features
     finally:
         bar.close()
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """A CUDA or CPU allocation failure (torch raises RuntimeError subclasses for both)."""
+    text = str(err)
+    return isinstance(err, torch.OutOfMemoryError) or (
+        isinstance(err, RuntimeError) and ("out of memory" in text
+                                           or "can't allocate memory" in text))
+
+
+class _Fitting:
+    """Runs batches at most `cap` images long; an out-of-memory batch lowers `cap` to half
+    its length, for it and every later batch."""
+
+    def __init__(self, run, device: torch.device, setting: str):
+        self.run, self.device, self.setting, self.cap = run, device, setting, None
+
+    def __call__(self, batch: list[int], size):
+        """Yield `(part, *run(part))` over consecutive parts of `batch`."""
+        step = len(batch) if self.cap is None else self.cap
+        for start in range(0, len(batch), step):
+            yield from self._part(batch[start:start + step], size)
+
+    def _part(self, part: list[int], size):
+        try:
+            outputs = self.run(part)
+        except (RuntimeError, MemoryError) as err:
+            if not is_out_of_memory(err):
+                raise
+            if len(part) == 1:
+                raise InferenceMemoryError(
+                    f"out of memory on one {size[0]}x{size[1]} image on {self.device}, even "
+                    f"at {self.setting} = 1: use a device with more memory, a smaller model "
+                    f"or smaller images") from err
+            outputs = None  # retried below, outside the handler: its traceback holds memory
+        if outputs is not None:
+            yield (part, *outputs)
+            return
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self.cap = len(part) // 2
+        log.warning("out of memory at %d images of %dx%d on %s: continuing at %d; set %s to "
+                    "%d or less", len(part), size[0], size[1], self.device, self.cap,
+                    self.setting, self.cap)
+        yield from self(part, size)
 
 
 @torch.no_grad()
@@ -127,5 +187,5 @@ def _forward(model, dataset, batch_indices, device, use_amp, use_cl, return_feat
         logits = F.interpolate(logits, size=(height, width), mode="bilinear",
                                align_corners=False)
     if features is not None:
-        features = upsample_features(features, (height, width)).contiguous()
+        features = features.float().contiguous()
     return logits, features

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from actseg import schema
+from actseg.upsampled import banded
 
 IGNORE = 255
 METHODS = ("prototype", "naive", "naive_all")
@@ -149,10 +150,6 @@ class FeatureLines:
         picked = lines.index_select(1, self.block[first:stop])
         return picked.reshape(self.flat.shape[0], -1).to(self.dtype)
 
-    def at(self, pixels: torch.Tensor) -> torch.Tensor:
-        """(D, len(pixels)) features of single pixels."""
-        return self.flat.index_select(1, pixels).to(self.dtype)
-
 
 def feature_lines(features: torch.Tensor, groups: PixelGroups, dtype: torch.dtype,
                   line: int = 16) -> FeatureLines:
@@ -200,6 +197,63 @@ def block_similarity(features: FeatureLines, prototypes: torch.Tensor, trip_pos:
 
 
 @dataclass
+class Bands:
+    """The grouped positions split by band of rows of a band source (`actseg.upsampled`).
+
+    `order` lists the positions band by band, ascending inside a band (so still grouped by
+    region); band b holds `order[offsets[b]:offsets[b+1]]`; `local[i]` is position i's
+    rank inside its band.
+    """
+
+    of_pos: torch.Tensor  # (U,) band of each position
+    order: torch.Tensor  # (U,)
+    offsets: torch.Tensor  # (B+1,)
+    local: torch.Tensor  # (U,)
+    rows: int
+    width: int
+
+
+def split_bands(source, groups: PixelGroups) -> Bands:
+    _, height, width = source.shape
+    rows = source.band_rows
+    of_pos = groups.pixels // (rows * width)
+    order = torch.sort(of_pos, stable=True).indices
+    offsets = _offsets(torch.bincount(of_pos, minlength=-(-height // rows)))
+    local = torch.empty_like(order)
+    local[order] = torch.arange(len(order), device=order.device) - offsets[of_pos[order]]
+    return Bands(of_pos, order, offsets, local, rows, width)
+
+
+def _band_runs(keys: torch.Tensor, num_bands: int):
+    """Yield `(band, members)`: the indices of `keys` equal to each present band, ascending."""
+    order = torch.sort(keys, stable=True).indices
+    offsets = _offsets(torch.bincount(keys, minlength=num_bands)).tolist()
+    for b in range(num_bands):
+        if offsets[b + 1] > offsets[b]:
+            yield b, order[offsets[b]:offsets[b + 1]]
+
+
+def _band(source, bands: Bands, b: int) -> torch.Tensor:
+    y0 = b * bands.rows
+    return source.band(y0, min(source.shape[1], y0 + bands.rows))
+
+
+def banded_similarity(source, bands: Bands, groups: PixelGroups, prototypes: torch.Tensor,
+                      trip_pos: torch.Tensor, trip_proto: torch.Tensor, dtype: torch.dtype
+                      ) -> torch.Tensor:
+    """`block_similarity` band by band: only one band of full-resolution features exists
+    at a time. With one band (resident features) it is exactly `block_similarity`."""
+    sims = torch.empty(len(trip_pos), dtype=dtype, device=trip_pos.device)
+    for b, members in _band_runs(bands.of_pos[trip_pos], len(bands.offsets) - 1):
+        pos = bands.order[bands.offsets[b]:bands.offsets[b + 1]]
+        sub = PixelGroups(groups.pixels[pos] - b * bands.rows * bands.width, groups.region[pos])
+        lines = feature_lines(_band(source, bands, b), sub, dtype)
+        sims[members] = block_similarity(lines, prototypes, bands.local[trip_pos[members]],
+                                         trip_proto[members])
+    return sims
+
+
+@dataclass
 class Prototypes:
     """Prototypes of one image, ordered by (region, class)."""
 
@@ -209,11 +263,12 @@ class Prototypes:
     offsets: torch.Tensor  # (R+1,) prototypes of region r: offsets[r]:offsets[r+1]
 
 
-def find_prototypes(features: FeatureLines, probs: torch.Tensor, groups: PixelGroups,
+def find_prototypes(fetch, probs: torch.Tensor, groups: PixelGroups,
                     label_pos: torch.Tensor, multihot: torch.Tensor) -> Prototypes:
     """Step 1: the feature at the per-(region, class) arg-max of q, lowest pixel on ties.
 
-    `features` at the grouped positions; `probs` (C+1, L) at the labelled positions
+    `fetch(positions)` gives the (n, D) features of grouped positions; `probs` (C+1, L) at
+    the labelled positions
     `label_pos`. Positions ascend with the pixel index inside a region, so the lowest
     position attaining the max is the lowest pixel index.
     """
@@ -224,7 +279,7 @@ def find_prototypes(features: FeatureLines, probs: torch.Tensor, groups: PixelGr
     _, winner = segment_argmax(probs[cls, pixel], seg, label_pos[pixel],
                                num_regions * num_channels)
     region, cls = torch.nonzero(multihot, as_tuple=True)
-    vectors = features.at(groups.pixels[winner[region * num_channels + cls]]).T.contiguous()
+    vectors = fetch(winner[region * num_channels + cls])
     return Prototypes(region, cls, vectors, _offsets(multihot.sum(1)))
 
 
@@ -365,7 +420,9 @@ def localize_and_expand(features, probs, region_map, region_multihot, adjacency,
                         rule: str = RULE, expand: bool = EXPAND) -> torch.Tensor:
     """Prototype pseudo labels of one image (docs/method.md §6); (H, W) uint8, 255 = none.
 
-    `features` (D, H, W), `probs` (C+1, H, W) softmax at temperature 1, `region_map` (H, W)
+    `features` (D, H, W) (a tensor, or an `actseg.upsampled.Upsampled` that computes them
+    band by band from the model's quarter-resolution features: same labels, bounded memory),
+    `probs` (C+1, H, W) softmax at temperature 1, `region_map` (H, W)
     ints in 0..R-1, `region_multihot` (R, C+1) bool (all-False rows: unlabelled regions),
     `adjacency` (P, 2) region pairs touching in the 8-neighbourhood (unused without
     expansion). Torch tensors or numpy arrays; work happens on `features`' device, in
@@ -374,10 +431,10 @@ def localize_and_expand(features, probs, region_map, region_multihot, adjacency,
     """
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-    features = _as_tensor(features)
+    features = banded(_as_tensor(features))
     device = features.device
     inputs = _prepare(probs, region_map, region_multihot, device)
-    if features.dim() != 3 or tuple(features.shape[1:]) != inputs.shape:
+    if len(features.shape) != 3 or tuple(features.shape[1:]) != inputs.shape:
         raise ValueError(f"features must be (D, {inputs.shape[0]}, {inputs.shape[1]}), got "
                          f"{tuple(features.shape)}")
     labelled = inputs.labelled
@@ -388,11 +445,13 @@ def localize_and_expand(features, probs, region_map, region_multihot, adjacency,
     groups = group_pixels(inputs.flat_regions, wanted)
     label_pos = torch.nonzero(labelled[groups.region]).squeeze(1)
     dtype = _work_dtype(features)
-    feats = feature_lines(features, groups, dtype)
+    bands = split_bands(features, groups)
     label_probs = _gather(probs, groups.pixels[label_pos], dtype)
-    protos = find_prototypes(feats, label_probs, groups, label_pos, inputs.multihot)
+    protos = find_prototypes(lambda pos: features.pixels(groups.pixels[pos]).to(dtype),
+                             label_probs, groups, label_pos, inputs.multihot)
     cand = candidates(groups, protos, labelled, adjacency)
-    sims = block_similarity(feats, protos.vectors, cand.pos, cand.proto)
+    sims = banded_similarity(features, bands, groups, protos.vectors, cand.pos, cand.proto,
+                             dtype)
     best, winner, threshold = localize(sims, cand, protos, groups, label_pos)
     positions, labels = label_pos, protos.cls[winner[label_pos]]
     if expand:

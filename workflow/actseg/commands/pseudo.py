@@ -90,6 +90,7 @@ def _write_pseudo(args, dataset, regions: RegionsStore, num_classes: int, bits: 
     import torch
 
     from actseg.inference import predict
+    from actseg.upsampled import BandBuffer, Upsampled
 
     confusion = np.zeros((num_classes + 1, num_classes + 2), dtype=np.int64)
     attrs = {"round": args.round, "method": args.method, "expand": int(args.expand),
@@ -98,12 +99,14 @@ def _write_pseudo(args, dataset, regions: RegionsStore, num_classes: int, bits: 
     heights, widths = regions.heights[image_index], regions.widths[image_index]
     model, device = _load_stage1(args, num_classes) if len(image_index) else (None, None)
     slot_of = {int(n): slot for slot, n in enumerate(image_index)}
+    buffer = BandBuffer()  # one band of full-resolution features, reused by every image
     with PseudoWriter(args.out, image_index, heights, widths, attrs) as writer:
         if not len(image_index):
             return confusion
         batches = predict(model, dataset, image_index.tolist(), batch_size=args.batch_size,
                           device=device, amp=args.amp,
-                          return_features=args.method == "prototype", desc="pseudo labels")
+                          return_features=args.method == "prototype", desc="pseudo labels",
+                          setting="pseudo.batch_size")
         for batch_indices, logits, features in batches:
             for j, n in enumerate(batch_indices):
                 region_map = regions.region_map(n)
@@ -112,8 +115,10 @@ def _write_pseudo(args, dataset, regions: RegionsStore, num_classes: int, bits: 
                                        f"{tuple(logits.shape[-2:])} differs from its region "
                                        f"map {region_map.shape} in {args.regions}")
                 probs = torch.softmax(logits[j].float(), dim=0)  # temperature 1 (quirk)
+                upsampled = (None if features is None
+                             else Upsampled(features[j], region_map.shape, buffer=buffer))
                 label_map = pseudo_label_image(
-                    args.method, None if features is None else features[j], probs,
+                    args.method, upsampled, probs,
                     torch.from_numpy(region_map).to(probs.device),
                     torch.from_numpy(multihot_to_bool(bits[n], num_classes + 1)).to(probs.device),
                     torch.from_numpy(regions.adjacency(n)).to(probs.device),

@@ -122,7 +122,8 @@ def _model_scores(args, dataset, regions: RegionsStore, candidates: np.ndarray, 
     scorer = PoolScorer(method, len(regions), candidates.shape[1], num_classes + 1, tau=tau,
                         ban_undefined=args.ban_undefined, **kappa)
     for indices, logits, _ in predict(model, dataset, pool, args.batch_size, device, amp=args.amp,
-                                      desc=f"select round {args.round}"):
+                                      desc=f"select round {args.round}",
+                                      setting="acquisition.batch_size"):
         maps = [regions.region_map(i) for i in indices]
         if any(m.shape != tuple(logits.shape[-2:]) for m in maps):
             raise CommandError(f"{args.regions}: region maps of images {indices} do not match "

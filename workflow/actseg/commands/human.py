@@ -46,9 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub = actions.add_parser(name, help=text)
         _add_store_arguments(sub)
         add_server_arguments(sub)
-        sub.add_argument("--annotators", type=int, default=schema.default("oracle.annotators"),
-                         help="annotators a01, a02, ... with a link [config oracle.annotators]")
-        sub.add_argument("--patch-side", type=int, default=schema.default("survey.patch_side"))
+        add_settings_arguments(sub, "human_serve")
     report = actions.add_parser("report", help="time per click and agreement per annotator")
     _add_store_arguments(report)
     report.add_argument("--out", help="CSV to write (default: print)")
@@ -59,8 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results", default="results",
-                        help="the experiment's results folder (round{t}/queue.h5 inside)")
+    parser.add_argument("--results", required=True,
+                        help="the experiment's results folder, e.g. results/ (round{t}/queue.h5 "
+                             "inside)")
     parser.add_argument("--db", help="the answer store (default: RESULTS/human/answers.sqlite)")
 
 
@@ -166,6 +165,7 @@ def open_store(args: argparse.Namespace, annotators: int = 0):
 def run_links(args: argparse.Namespace) -> None:
     from actseg.commands.survey import links
 
+    resolve_settings(args, "human_serve")
     store = open_store(args, args.annotators)
     print("annotator,link")
     for annotator, link in links(store, args.base_url or f"http://{args.host}:{args.port}"
@@ -177,6 +177,7 @@ def run_serve(args: argparse.Namespace) -> None:
     from actseg.commands.survey import serve
     from actseg.human.app import OracleApp, RoundQueues
 
+    resolve_settings(args, "human_serve")
     store = open_store(args, args.annotators)
     serve(OracleApp(RoundQueues(args.results), store, args.patch_side), store, args)
 

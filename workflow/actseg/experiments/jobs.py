@@ -217,6 +217,8 @@ JOBS = {
 JOBS["human_queue"] = Job({**_without(JOBS["select"].keys, "oracle_source", "url"),
                            "repeat_fraction": "oracle.repeat_fraction"},
                           (normalised_root, round_one_is_random))
+JOBS["human_serve"] = Job({"annotators": "oracle.annotators",
+                           "patch_side": "survey.patch_side"})
 JOBS["human_pool"] = JOBS["oracle"]  # region areas and trimmed areas, without ground truth
 # The fully supervised bound (`actseg train --stage 0`) trains like stage 2, on pixel labels.
 JOBS["train_stage0"] = JOBS["train_stage2"]

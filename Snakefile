@@ -33,6 +33,7 @@ include: "rules/regions.smk"
 include: "rules/rounds.smk"
 include: "rules/studies.smk"
 include: "rules/survey.smk"
+include: "rules/human.smk"
 
 
 # Every round's files, so that a deleted intermediate is rebuilt with all it feeds.

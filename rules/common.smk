@@ -95,8 +95,17 @@ def links(*names):
 
 
 def round_scored(wildcards):
+    return int(jobs.scores_with_model(exp_config(wildcards), int(wildcards.round)))
+
+
+def queue_scored(wildcards):
     cfg = exp_config(wildcards)
     return int(jobs.uses_model_scores(cfg["acquisition"]["method"], int(wildcards.round)))
+
+
+def human_options(wildcards):
+    """params function: the human oracle's --db (nothing for the simulated oracle)."""
+    return jobs.render_options(jobs.human_options(exp_config(wildcards), wildcards.exp))
 
 
 def study_runs(wildcards):

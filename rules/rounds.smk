@@ -3,6 +3,9 @@
 #                                        -> pseudo_labels -> pseudo.h5 -> train_stage2
 #                                           -> stage2.pt -> evaluate_stage2 -> miou.csv
 #                                                                              + miou.png
+# With the human oracle (oracle.source: human, rules/human.smk), select makes labels.h5
+# from the answers to round t's queue.h5 (failing at once while some are missing), and
+# stage 1 and pseudo labels read the answers (answers.h5) in place of oracle.h5.
 # Round t >= 2 selects with round t-1's labels.h5 and stage1.pt only, so stage 2 is a
 # branch: a stage-2 change reruns stage 2 and its evaluation, never a later selection.
 # `params: settings` is the JSON of exactly the settings that change a rule's result
@@ -19,7 +22,8 @@ rule select:
         labels="results/{exp}round{round}/labels.h5",
     params:
         settings=settings("select"),
-        links=links("previous", "model"),
+        links=links("previous", "model", "queue"),
+        human=human_options,
         run=run_args("select"),
     threads: config["threads"]
     resources:
@@ -32,8 +36,8 @@ rule select:
         "../envs/actseg.yaml"
     shell:
         "python -m actseg select --round {wildcards.round} --regions {input.regions:q}"
-        " --oracle {input.oracle:q} --settings {params.settings:q} {params.links} {params.run}"
-        " --threads {threads} --out {output.labels:q} > {log:q} 2>&1"
+        " --oracle {input.oracle:q} --settings {params.settings:q} {params.links} {params.human}"
+        " {params.run} --threads {threads} --out {output.labels:q} > {log:q} 2>&1"
 
 
 rule train_stage1:
@@ -93,7 +97,9 @@ rule pseudo_labels:
         model="results/{exp}round{round}/stage1.pt",
         labels="results/{exp}round{round}/labels.h5",
         regions=lambda wildcards: paths.regions_path(exp_config(wildcards), "regions"),
-        oracle=lambda wildcards: paths.regions_path(exp_config(wildcards), "oracle"),
+        oracle=lambda wildcards: jobs.oracle_path(
+            exp_config(wildcards), wildcards.exp, int(wildcards.round)
+        ),
     output:
         pseudo="results/{exp}round{round}/pseudo.h5",
         quality="results/{exp}round{round}/pseudo_quality.csv",

@@ -41,7 +41,7 @@ def test_every_placeholder_in_a_shell_command_is_quoted():
     # params that hold option strings already quoted word by word (jobs.render_options,
     # render_repeated) are spliced in as they are
     rendered = {"params.run", "params.links", "params.init", "params.previous",
-                "params.runs", "params.models"}
+                "params.runs", "params.models", "params.human"}
     unquoted = []
     for rule_file in sorted((REPO / "rules").glob("*.smk")):
         for number, line in enumerate(rule_file.read_text().splitlines(), 1):

@@ -26,6 +26,7 @@ COMMANDS = {
     "curve": "plot one experiment's learning curve (round{R}/miou.csv) -> PNG",
     "pretrain": "pretrain a backbone on the procedural texture domain -> weights + provenance",
     "survey": "the labelling study: build forms, serve them, report Table 1 (Sec. A)",
+    "human": "the human oracle: query queues, the annotation server, reports, CSV",
 }
 
 

@@ -315,6 +315,9 @@ class LabelState:
     clicks_per_round: list[int]  # index k-1 = clicks spent in round k
     regions_per_round: list[int]
     attrs: dict = field(default_factory=dict)
+    # (N, R_max) uint32 label sets people gave (bit C = undefined), cumulative over rounds;
+    # None for the simulated oracle, whose answers are oracle.h5
+    answers: np.ndarray | None = None
 
     @property
     def labelled(self) -> np.ndarray:
@@ -327,6 +330,8 @@ def write_labels(path, state: LabelState) -> None:
     with _whole_file(path) as f:
         f.create_dataset("labelled_round", data=state.labelled_round.astype(np.int8), **GZIP)
         f.create_dataset("scores", data=state.scores.astype(np.float32), **GZIP)
+        if state.answers is not None:
+            f.create_dataset("answers", data=state.answers.astype(np.uint32), **GZIP)
         f.attrs.update(_clean_attrs(provenance(
             round=int(state.round), labelling=state.labelling, acquisition=state.acquisition,
             clicks_per_round=np.asarray(state.clicks_per_round, dtype=np.int64),
@@ -348,6 +353,7 @@ def read_labels(path) -> LabelState:
         clicks_per_round=[int(x) for x in np.atleast_1d(attrs["clicks_per_round"])],
         regions_per_round=[int(x) for x in np.atleast_1d(attrs["regions_per_round"])],
         attrs={k: v for k, v in attrs.items() if k not in base},
+        answers=store.read("answers") if "answers" in store.file else None,
     )
 
 

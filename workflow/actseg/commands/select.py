@@ -1,4 +1,6 @@
 """`actseg select`: score the pool and fill round t's click budget -> round{t}/labels.h5.
+With `--queue` (the human oracle) it makes labels.h5 from the round's answers instead
+(`actseg.commands.human.run_labels`).
 
 Round 1 draws uniform scores from a Generator seeded with (seed, 1) (the settings map makes
 its method random: actseg.experiments.jobs). Round t >= 2 ranks the still-unlabelled regions
@@ -28,46 +30,69 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_ranking_arguments(parser)
+    human = parser.add_argument_group("human oracle (oracle.source: human)")
+    human.add_argument("--queue", help="round{t}/queue.h5: make labels.h5 from its answers")
+    human.add_argument("--db", help="the answer store (SQLite)")
+    add_inference_arguments(parser, "select")
+
+
+def add_ranking_arguments(parser: argparse.ArgumentParser) -> None:
+    """The inputs and output of a round's ranking (select and `human queue`)."""
     parser.add_argument("--round", type=int, required=True, help="round t (1-based)")
     parser.add_argument("--regions", required=True, help="regions.h5 of the train split")
-    parser.add_argument("--oracle", required=True, help="oracle.h5 of those regions")
+    parser.add_argument("--oracle", required=True,
+                        help="oracle.h5 of those regions (human oracle: pool.h5)")
     parser.add_argument("--previous", help="round{t-1}/labels.h5 (required for t >= 2)")
     parser.add_argument("--model", help="round{t-1}/stage1.pt (required for t >= 2)")
-    parser.add_argument("--out", required=True, help="round{t}/labels.h5 to write")
-    add_inference_arguments(parser, "select")
+    parser.add_argument("--out", required=True, help="round{t}/labels.h5 (or queue.h5) to write")
 
 
 def run(args: argparse.Namespace) -> None:
     resolve_settings(args, "select", args.round)
-    _check_args(args)
+    if args.queue:  # the human oracle: the round's answers, not a fill
+        from actseg.commands.human import run_labels
+
+        return run_labels(args)
+    check_args(args)
     set_threads(args)
     try:
         oracle = read_oracle(args.oracle)
         regions = RegionsStore(args.regions)
-        previous = _previous_state(args, oracle)
+        previous = previous_state(args, oracle)
     except StoreError as err:
         raise CommandError(str(err)) from err
-    dataset = open_train_split(args, regions, oracle)
-    check_val_split(args)
     cost = oracle.cost(args.labelling)
-    candidates = (cost > 0) & ~previous.labelled
-    method = args.method
-    if method == "random":
-        scores, tau = random_scores(candidates, round_seed(args.seed, args.round)), None
-    else:
-        scores, tau = _model_scores(args, dataset, regions, candidates, method,
-                                    oracle.num_classes)
+    scores, tau, dataset = rank_pool(args, regions, oracle, previous)
     selected = fill_budget(scores, cost, previous.labelled, args.budget)
-    state = advance(previous, selected, cost, scores, method, attrs={
-        "budget": args.budget, "kappa": args.kappa, "seed": args.seed,
-        "ban_undefined": args.ban_undefined, "configured_method": args.method,
-        "model": args.model if method != "random" else None,
-        "tau": tau})
+    state = advance(previous, selected, cost, scores, args.method,
+                    attrs=acquisition_attrs(args, tau))
     write_labels(args.out, state)
     _log_summary(state, selected, oracle, args.labelling, dataset.class_names)
 
 
-def _check_args(args: argparse.Namespace) -> None:
+def rank_pool(args: argparse.Namespace, regions: RegionsStore, table: OracleTable,
+              previous: LabelState) -> tuple[np.ndarray, float | None, object]:
+    """(scores, tau, train split): round t's ranking scores of the unlabelled regions
+    (random in round 1 or with --method random, else round t-1's model), -inf elsewhere."""
+    dataset = open_train_split(args, regions, table)
+    check_val_split(args)
+    candidates = (table.area > 0) & ~previous.labelled
+    if args.method == "random":
+        return random_scores(candidates, round_seed(args.seed, args.round)), None, dataset
+    scores, tau = _model_scores(args, dataset, regions, candidates, args.method,
+                                table.num_classes)
+    return scores, tau, dataset
+
+
+def acquisition_attrs(args: argparse.Namespace, tau: float | None) -> dict:
+    """How a round ranked its pool (stored in labels.h5)."""
+    return {"budget": args.budget, "kappa": args.kappa, "seed": args.seed,
+            "ban_undefined": args.ban_undefined, "configured_method": args.method,
+            "model": args.model if args.method != "random" else None, "tau": tau}
+
+
+def check_args(args: argparse.Namespace) -> None:
     if args.round < 1:
         raise CommandError(f"--round must be >= 1, got {args.round}")
     if args.budget <= 0:
@@ -83,7 +108,7 @@ def _check_args(args: argparse.Namespace) -> None:
                            f"round{args.round - 1}/stage1.pt")
 
 
-def _previous_state(args: argparse.Namespace, oracle: OracleTable) -> LabelState:
+def previous_state(args: argparse.Namespace, oracle: OracleTable) -> LabelState:
     """Round t-1's state, checked against the oracle and the arguments (empty for t = 1)."""
     shape = oracle.multihot.shape
     if args.round == 1:
@@ -100,7 +125,7 @@ def _previous_state(args: argparse.Namespace, oracle: OracleTable) -> LabelState
                          f"{args.labelling!r}")
     if (state.labelled_round > state.round).any() or (state.labelled_round < 0).any():
         raise StoreError(f"{path}: labelled_round holds values outside 0..{state.round}")
-    if (state.labelled & (oracle.cost(args.labelling) == 0)).any():
+    if (state.labelled & (oracle.area == 0)).any():
         raise StoreError(f"{path}: marks region ids labelled that {args.oracle} says are absent")
     return state
 

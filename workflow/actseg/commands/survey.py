@@ -33,16 +33,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        ("serve", "serve the forms and store the answers")):
         sub = actions.add_parser(name, help=text)
         _add_store_arguments(sub)
-        sub.add_argument("--base-url", help="the links' address as participants reach the "
-                         "server (behind a proxy); default http://HOST:PORT")
-        sub.add_argument("--host", default="127.0.0.1",
-                         help="address to bind; 0.0.0.0 exposes the server to the network")
-        sub.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+        add_server_arguments(sub)
     report = actions.add_parser("report", help="Table 1 from the answers")
     _add_store_arguments(report)
     report.add_argument("--out", help="folder for table1.csv/.md/.png, forms.csv "
                         "(default: the survey folder)")
     add_settings_arguments(report, "survey_report")
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base-url", help="the links' address as participants reach the "
+                        "server (behind a proxy); default http://HOST:PORT")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind; 0.0.0.0 exposes the server to the network")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
 
 
 def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,11 +112,18 @@ def run_links(args: argparse.Namespace) -> None:
 
 def run_serve(args: argparse.Namespace) -> None:
     from actseg.survey.app import SurveyApp
-    from actseg.survey.server import make_server
 
     survey, store = open_study(args)
+    serve(SurveyApp(survey, store), store, args)
+
+
+def serve(app, store, args: argparse.Namespace) -> None:
+    """Serve `app` on --host/--port until Ctrl-C or SIGTERM, after printing every
+    participant's link."""
+    from actseg.survey.server import make_server
+
     try:
-        server = make_server(SurveyApp(survey, store), args.host, args.port)
+        server = make_server(app, args.host, args.port)
     except OSError as err:
         raise CommandError(f"cannot listen on {args.host}:{args.port}: {err}") from err
     host, port = server.server_address[:2]

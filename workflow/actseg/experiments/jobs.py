@@ -138,6 +138,13 @@ def shipped_weights(values, round_):
     return {**values, "pretrained": paths.pretrained_path(values["pretrained"])}
 
 
+def human_oracle_only(values, round_):
+    """The answer server's settings matter to the human oracle only."""
+    if values.get("oracle_source") == "human":
+        return values
+    return _without(values, "oracle_source", "url")
+
+
 def rule_only_when_expanding(values, round_):
     """The overlap rule decides between expanded labels only."""
     return values if values["expand"] else _without(values, "rule")
@@ -179,8 +186,9 @@ JOBS = {
     "select": Job({**DATA, "labelling": "labelling", "method": "acquisition.method",
                    "budget": "budget", "seed": "seed", "kappa": "acquisition.kappa",
                    "ban_undefined": "acquisition.ban_undefined",
+                   "oracle_source": "oracle.source", "url": "oracle.url",
                    **inference("acquisition.batch_size")},
-                  (normalised_root, round_one_is_random)),
+                  (normalised_root, round_one_is_random, human_oracle_only)),
     "train_stage1": Job({**DATA, **MODEL, **optimisation(1), **TRAIN_RUN,
                          "labelling": "labelling", "loss": "stage1.loss",
                          "lambda_ce": "stage1.lambda_ce", "lambda_mp": "stage1.lambda_mp",
@@ -205,6 +213,13 @@ JOBS = {
                         (normalised_root,)),
     "survey_report": Job({"outlier_iqr": "survey.outlier_iqr"}),
 }
+# The human oracle's queue ranks like select (without filling) and marks repeated queries.
+JOBS["human_queue"] = Job({**_without(JOBS["select"].keys, "oracle_source", "url"),
+                           "repeat_fraction": "oracle.repeat_fraction"},
+                          (normalised_root, round_one_is_random))
+JOBS["human_serve"] = Job({"annotators": "oracle.annotators",
+                           "patch_side": "survey.patch_side"})
+JOBS["human_pool"] = JOBS["oracle"]  # region areas and trimmed areas, without ground truth
 # The fully supervised bound (`actseg train --stage 0`) trains like stage 2, on pixel labels.
 JOBS["train_stage0"] = JOBS["train_stage2"]
 
@@ -216,10 +231,29 @@ def train_job(stage: int) -> str:
 # ------------------------------------------------------------------------------- inputs
 
 
-def select_inputs(cfg: dict, exp: str, round_: int) -> dict:
-    """Round t >= 2 extends round t-1's labels; a scored method reads its stage-1 model."""
+def human_oracle(cfg: dict) -> bool:
+    return cfg["oracle"]["source"] == "human"
+
+
+def scores_with_model(cfg: dict, round_: int) -> bool:
+    """Whether round t's select job runs round t-1's model (the human oracle's queue job
+    does that instead)."""
+    return uses_model_scores(cfg["acquisition"]["method"], round_) and not human_oracle(cfg)
+
+
+def oracle_path(cfg: dict, exp: str, round_: int) -> str:
+    """The label sets that train round t: the simulated oracle.h5 or the answers so far."""
+    if human_oracle(cfg):
+        return paths.round_path(exp, round_, "answers.h5")
+    return paths.regions_path(cfg, "oracle")
+
+
+def ranking_inputs(cfg: dict, exp: str, round_: int) -> dict:
+    """Round t >= 2 extends round t-1's labels; a scored method reads its stage-1 model.
+    The human oracle ranks over the ground-truth-free pool table."""
+    table = "pool" if human_oracle(cfg) else "oracle"
     inputs = {"regions": paths.regions_path(cfg, "regions"),
-              "oracle": paths.regions_path(cfg, "oracle"), "data": paths.dataset_inputs(cfg)}
+              "oracle": paths.regions_path(cfg, table), "data": paths.dataset_inputs(cfg)}
     if round_ >= 2:
         inputs["previous"] = paths.round_path(exp, round_ - 1, "labels.h5")
     if uses_model_scores(cfg["acquisition"]["method"], round_):
@@ -227,10 +261,29 @@ def select_inputs(cfg: dict, exp: str, round_: int) -> dict:
     return inputs
 
 
+def select_inputs(cfg: dict, exp: str, round_: int) -> dict:
+    """The simulated fill ranks and fills; the human oracle reads the round's queue."""
+    inputs = ranking_inputs(cfg, exp, round_)
+    if human_oracle(cfg):
+        inputs.pop("model", None)
+        inputs["queue"] = paths.round_path(exp, round_, "queue.h5")
+    return inputs
+
+
+def answer_store(exp: str) -> str:
+    """The human oracle's SQLite answer store of experiment `exp` (every round)."""
+    return f"results/{exp}human/answers.sqlite"
+
+
+def human_options(cfg: dict, exp: str) -> dict:
+    """--db of the human oracle's select job (not an input: it changes while people label)."""
+    return {"db": answer_store(exp)} if human_oracle(cfg) else {}
+
+
 def stage1_inputs(cfg: dict, exp: str, round_: int) -> dict:
     """keep_classifier: round t >= 2 starts from round t-1's stage-1 classifier."""
     inputs = {"regions": paths.regions_path(cfg, "regions"),
-              "oracle": paths.regions_path(cfg, "oracle"),
+              "oracle": oracle_path(cfg, exp, round_),
               "labels": paths.round_path(exp, round_, "labels.h5"),
               "data": paths.dataset_inputs(cfg), "pretrained": pretrained_inputs(cfg)}
     if cfg["stage1"]["keep_classifier"] and round_ >= 2:

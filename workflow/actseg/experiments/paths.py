@@ -91,7 +91,7 @@ def regionset_identity(cfg: dict) -> dict:
 
 
 def regions_path(cfg: dict, store: str) -> str:
-    """results/regions/{dataset}-{method}{size}/{store}.h5 (store: regions | oracle)."""
+    """results/regions/{dataset}-{method}{size}/{store}.h5 (store: regions | oracle | pool)."""
     return f"results/regions/{regionset_name(cfg)}/{store}.h5"
 
 

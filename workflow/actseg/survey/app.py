@@ -8,6 +8,8 @@ a `Response` out. Routes:
     POST /api/{token}/answer          {"question", "classes", "elapsed_ms", "toggles"}
 
 A token names a participant (`store.participants`); every API route checks it first.
+The human oracle's app (`actseg.human.app`) serves the same page and routes with a query
+queue in place of forms, overriding `participant`, `state`, `patch` and `answer`.
 Patches are found by question id through the survey definition, never by a path taken from
 the request. Errors are JSON `{"error": message}` with a 4xx status.
 """
@@ -71,7 +73,7 @@ class SurveyApp:
         if method == "GET" and len(parts) == 2 and parts[0] == "patch":
             return self.patch(participant, parts[1])
         if method == "POST" and parts == ["answer"]:
-            answer = parse_answer(body, self.survey, participant)
+            answer = self.answer(participant, body)
             return json_response({"stored": self.store.record(answer),
                                   "question": answer.question})
         raise InputError(404 if method in ("GET", "POST") else 405,
@@ -82,6 +84,10 @@ class SurveyApp:
         if participant is None or participant not in self.survey.plan:
             raise InputError(403, "unknown token: this link is not valid for this survey")
         return participant
+
+    def answer(self, participant: str, body: bytes):
+        """The valid answer in a request body (or an InputError)."""
+        return parse_answer(body, self.survey, participant)
 
     def state(self, participant: str) -> dict:
         forms = [self.survey.forms[f] for f in self.survey.plan[participant]]

@@ -1,7 +1,8 @@
 // The survey page: asks the participant's unanswered questions one by one, measures the time
 // from showing a question (its patch loaded) to submitting it and counts every select and
 // unselect of an option. The server validates and stores each answer; a reload resumes at
-// the first unanswered question.
+// the first unanswered question. A `dynamic` state (the human oracle's queue) holds the
+// next query only: once it is answered the page asks the server for the next one.
 "use strict";
 
 const token = decodeURIComponent(location.pathname.split("/")[2] || "");
@@ -43,16 +44,30 @@ function renderOptions(form) {
   }));
 }
 
-function show() {
+function unanswered() {
+  const answered = new Set(state.answered);
+  return state.forms.flatMap((form, formIndex) => form.questions
+    .map((id, index) => ({formIndex, index, id}))
+    .filter((q) => !answered.has(q.id)));
+}
+
+async function show() {
   current = queue.shift();
+  if (!current && state.dynamic) {
+    state = await request("state");
+    queue = unanswered();
+    current = queue.shift();
+  }
   if (!current) {
     $("question").hidden = true;
     $("done").hidden = false;
-    $("progress").textContent = "Done";
+    if (state.message) $("done").textContent = state.message;
+    $("progress").textContent = state.dynamic ? (state.status || "") : "Done";
     return;
   }
   const form = state.forms[current.formIndex];
-  $("progress").textContent = `Form ${current.formIndex + 1} of ${state.forms.length} · ` +
+  $("progress").textContent = state.dynamic ? state.status :
+    `Form ${current.formIndex + 1} of ${state.forms.length} · ` +
     `Question ${current.index + 1} of ${form.questions.length}`;
   $("instruction").textContent = form.instruction;
   renderOptions(form);
@@ -77,7 +92,7 @@ async function submit(event) {
       body: JSON.stringify({question: current.id, classes, elapsed_ms: elapsed, toggles}),
     });
     $("error").textContent = "";
-    show();
+    await show();
   } catch (err) {
     $("error").textContent = `Not saved: ${err.message}. Please try again.`;
     $("submit").disabled = false;
@@ -92,10 +107,7 @@ async function start() {
     $("error").textContent = err.message;
     return;
   }
-  const answered = new Set(state.answered);
-  queue = state.forms.flatMap((form, formIndex) => form.questions
-    .map((id, index) => ({formIndex, index, id}))
-    .filter((q) => !answered.has(q.id)));
+  queue = unanswered();
   $("patch").addEventListener("load", () => { shownAt = performance.now(); });
   $("question").addEventListener("submit", submit);
   $("question").addEventListener("keydown", (event) => {
@@ -104,7 +116,7 @@ async function start() {
       $("question").requestSubmit();
     }
   });
-  show();
+  await show();
 }
 
 start();

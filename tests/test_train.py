@@ -72,7 +72,10 @@ def _assert_same_weights(a, b):
 
 def test_poly_lr_values():
     assert poly_lr(1e-3, 0, 100, 0.9, 1e-6) == pytest.approx(1e-3)
-    assert poly_lr(1e-3, 50, 100, 0.9, 1e-6) == pytest.approx((1e-3 - 1e-6) * 0.5**0.9 + 1e-6)
+    assert poly_lr(1e-3, 50, 100, 0.9, 1e-6) == pytest.approx(1e-3 * 0.5**0.9)
+    # clipped, not rescaled: 1e-3 * 0.01**1 = 1e-5 < 2e-5 -> the floor
+    assert poly_lr(1e-3, 99, 100, 1.0, 2e-5) == pytest.approx(2e-5)
+    assert poly_lr(1e-3, 90, 100, 1.0, 2e-5) == pytest.approx(1e-4)
     assert poly_lr(1e-3, 100, 100, 0.9, 1e-6) == pytest.approx(1e-6)
     values = [poly_lr(1e-3, i, 100, 0.9, 1e-6) for i in range(101)]
     assert all(a > b for a, b in zip(values, values[1:]))

@@ -1,7 +1,8 @@
 """One iteration-based training loop for stage 1, stage 2 and the fully supervised bound.
 
 docs/method.md §4: AdamW with two parameter groups (backbone lr, head lr × head_lr_mult), weight
-decay on every parameter, poly schedule `lr = (base - min_lr)·(1 - it/T)^power + min_lr`, an
+decay on every parameter, poly schedule `lr = max(base·(1 - it/T)^power, min_lr)` (clipped at the floor, as the
+authors' code), an
 infinite sampler reshuffled every epoch. bf16 autocast and channels_last on CUDA and on CPUs
 with native bf16 (`train.amp`, `train.channels_last`).
 
@@ -193,9 +194,9 @@ def _worker_init(worker_id: int) -> None:
 
 def poly_lr(base_lr: float, iteration: int, iterations: int, power: float,
             min_lr: float) -> float:
-    """Poly decay from base_lr at iteration 0 towards min_lr at `iterations`."""
-    factor = (1.0 - iteration / iterations) ** power
-    return (base_lr - min_lr) * factor + min_lr
+    """Poly decay of base_lr, clipped at the floor: max(base·(1 - it/T)^power, min_lr)
+    (the authors' PolyLR; docs/method.md §4)."""
+    return max(base_lr * (1.0 - iteration / iterations) ** power, min_lr)
 
 
 def build_optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.optim.AdamW:

@@ -100,11 +100,37 @@ def build_trainset(args, dataset, augment):
     return FullySupervisedDataset(dataset, augment), PixelLabelObjective(args.tau)
 
 
+def checkpoint_validation(args, dataset, trainset, device):
+    """(trainset, validation) for `train.checkpoint` (actseg.selection): best_heldout holds
+    its images out of the trainset and scores them; best_val scores the validation split."""
+    from actseg.datasets import open_dataset
+    from actseg.evaluate import evaluate_model
+    from actseg.selection import heldout_images
+    from actseg.trainsets import without_images
+
+    choice = getattr(args, "checkpoint", "final")
+    if choice == "final":
+        return trainset, None
+    if choice == "best_heldout":
+        images = heldout_images(len(dataset), args.heldout_images)
+        trainset, scored = without_images(trainset, images), dataset
+    else:
+        images, scored = None, open_dataset(args.dataset, args.root, "val")
+    batch = getattr(args, "validate_batch_size", 8)
+
+    def score(model) -> float:
+        return evaluate_model(model, scored, images, batch_size=batch, device=device,
+                              amp=False, progress=False).miou
+
+    return trainset, (score, args.validate_every)
+
+
 def run(args: argparse.Namespace) -> None:
     import torch
 
     from actseg.datasets import DatasetError, open_dataset
     from actseg.experiments.jobs import JOBS, split_run, train_job
+    from actseg.inference import resolve_device
     from actseg.model import PretrainedWeightsError, build_model
     from actseg.stores import StoreError
     from actseg.train import NonFiniteLossError, TrainSettings, copy_classifier, train
@@ -126,6 +152,8 @@ def run(args: argparse.Namespace) -> None:
     try:
         dataset = open_dataset(args.dataset, args.root, "train")
         trainset, objective = build_trainset(args, dataset, augment)
+        trainset, validation = checkpoint_validation(args, dataset, trainset,
+                                                     resolve_device(args.device))
         torch.manual_seed(args.seed)  # the fresh initialisation is a function of the seed
         model = build_model(args.backbone, dataset.num_classes, args.output_stride,
                             tuple(args.aspp_rates), args.pretrained, stem=args.stem,
@@ -141,7 +169,8 @@ def run(args: argparse.Namespace) -> None:
                  args.stage, STAGES[args.stage], len(trainset), args.iterations,
                  args.batch_size)
         run_key = {**results, **inputs, "stage": args.stage, "round": args.round}
-        train(model, trainset, objective, settings, args.out, args.log_csv, meta, run_key)
+        train(model, trainset, objective, settings, args.out, args.log_csv, meta, run_key,
+              validation=validation)
     except (DatasetError, StoreError, PretrainedWeightsError, NonFiniteLossError,
             ValueError) as err:
         raise CommandError(str(err)) from err

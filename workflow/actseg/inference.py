@@ -62,26 +62,29 @@ def size_batches(sizes: Sequence[tuple[int, int]], batch_size: int) -> list[list
     return batches
 
 
-def upsample_features(features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear upsampling to `size`, then per-pixel L2 re-normalisation.
+def upsample_features(features: torch.Tensor, size: tuple[int, int],
+                      renormalize: bool = False) -> torch.Tensor:
+    """Bilinear upsampling of the (unit) decoder features to `size`.
 
-    Interpolating unit vectors shortens them; re-normalising keeps inner products cosine
-    similarities, as the prototype matching of stage 2 assumes.
+    Interpolating unit vectors shortens them between feature-map pixels, so similarities
+    near feature edges come out smaller: the authors' code keeps it so (the default,
+    `pseudo.renormalize: false`); `renormalize` L2-normalises every pixel again, which makes
+    inner products cosine similarities.
     """
     up = F.interpolate(features.float(), size=size, mode="bilinear", align_corners=False)
-    return F.normalize(up, dim=1, eps=1e-12)
+    return F.normalize(up, dim=1, eps=1e-12) if renormalize else up
 
 
 def predict(model: torch.nn.Module, dataset, indices: Sequence[int], batch_size: int = 8,
             device: str | torch.device = "cpu", amp: bool | str = "auto",
             return_features: bool = False, channels_last: bool | str = "auto",
-            progress: bool = True, desc: str = "inference",
+            progress: bool = True, desc: str = "inference", renormalize: bool = False,
             ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor | None]]:
     """Yield `(batch_indices, logits, features)` over `indices` of `dataset`, in order.
 
     - `logits`: (b, C+1, H, W) float32 raw cosine logits at the image's full resolution.
-    - `features`: (b, D, H, W) float32 decoder features bilinearly upsampled to (H, W) and
-      L2-normalised again per pixel, or None unless `return_features`.
+    - `features`: (b, D, H, W) float32 decoder features bilinearly upsampled to (H, W)
+      (L2-normalised again per pixel if `renormalize`), or None unless `return_features`.
     Both are on `device` (call `.cpu()` if needed). A batch holds consecutive indices of equal
     image size, at most `batch_size`. `amp`/`channels_last`: auto|on|off or bool (auto = on
     CUDA only; amp is bf16 autocast). The model is moved to `device` and put in eval mode.
@@ -101,7 +104,7 @@ def predict(model: torch.nn.Module, dataset, indices: Sequence[int], batch_size:
         for positions in batches:
             batch_indices = [indices[p] for p in positions]
             logits, features = _forward(model, dataset, batch_indices, device, use_amp, use_cl,
-                                        return_features)
+                                        return_features, renormalize)
             bar.update(len(batch_indices))
             yield batch_indices, logits, features
     finally:
@@ -109,7 +112,8 @@ def predict(model: torch.nn.Module, dataset, indices: Sequence[int], batch_size:
 
 
 @torch.no_grad()
-def _forward(model, dataset, batch_indices, device, use_amp, use_cl, return_features):
+def _forward(model, dataset, batch_indices, device, use_amp, use_cl, return_features,
+             renormalize=False):
     """One batch. No-grad (not inference mode) so callers may modify the outputs in place;
     the grad mode is scoped to this call, never held across the generator's `yield`."""
     images = torch.stack([normalize_image(dataset.load_image(i)) for i in batch_indices])
@@ -127,5 +131,5 @@ def _forward(model, dataset, batch_indices, device, use_amp, use_cl, return_feat
         logits = F.interpolate(logits, size=(height, width), mode="bilinear",
                                align_corners=False)
     if features is not None:
-        features = upsample_features(features, (height, width)).contiguous()
+        features = upsample_features(features, (height, width), renormalize).contiguous()
     return logits, features

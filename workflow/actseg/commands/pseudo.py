@@ -93,6 +93,8 @@ def _write_pseudo(args, dataset, regions: RegionsStore, num_classes: int, bits: 
 
     confusion = np.zeros((num_classes + 1, num_classes + 2), dtype=np.int64)
     attrs = {"round": args.round, "method": args.method, "expand": int(args.expand),
+             "sources": args.sources or "all",
+             "renormalize": int(bool(args.renormalize)),
              "rule": args.rule, "labelling": args.labelling, "model": str(args.model),
              "num_classes": num_classes, "temperature": 1.0}
     heights, widths = regions.heights[image_index], regions.widths[image_index]
@@ -103,7 +105,8 @@ def _write_pseudo(args, dataset, regions: RegionsStore, num_classes: int, bits: 
             return confusion
         batches = predict(model, dataset, image_index.tolist(), batch_size=args.batch_size,
                           device=device, amp=args.amp,
-                          return_features=args.method == "prototype", desc="pseudo labels")
+                          return_features=args.method == "prototype", desc="pseudo labels",
+                          renormalize=bool(args.renormalize))
         for batch_indices, logits, features in batches:
             for j, n in enumerate(batch_indices):
                 region_map = regions.region_map(n)
@@ -117,7 +120,8 @@ def _write_pseudo(args, dataset, regions: RegionsStore, num_classes: int, bits: 
                     torch.from_numpy(region_map).to(probs.device),
                     torch.from_numpy(multihot_to_bool(bits[n], num_classes + 1)).to(probs.device),
                     torch.from_numpy(regions.adjacency(n)).to(probs.device),
-                    expand=args.expand, rule=args.rule).cpu().numpy()
+                    expand=args.expand, rule=args.rule,
+                    sources=args.sources or "all").cpu().numpy()
                 writer.add(slot_of[n], label_map)
                 confusion += quality_confusion(label_map, dataset.load_label(n), num_classes)
     return confusion

@@ -108,7 +108,7 @@ def checkpoint_validation(args, dataset, trainset, device):
     from actseg.selection import heldout_images
     from actseg.trainsets import without_images
 
-    choice = getattr(args, "checkpoint", "final")
+    choice = args.checkpoint or "final"
     if choice == "final":
         return trainset, None
     if choice == "best_heldout":
@@ -116,7 +116,7 @@ def checkpoint_validation(args, dataset, trainset, device):
         trainset, scored = without_images(trainset, images), dataset
     else:
         images, scored = None, open_dataset(args.dataset, args.root, "val")
-    batch = getattr(args, "validate_batch_size", 8)
+    batch = args.validate_batch_size or 8
 
     def score(model) -> float:
         return evaluate_model(model, scored, images, batch_size=batch, device=device,

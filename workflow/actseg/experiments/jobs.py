@@ -149,8 +149,11 @@ def validation_only_when_selecting(values, round_):
 
 
 def rule_only_when_expanding(values, round_):
-    """The overlap rule decides between expanded labels only."""
-    return values if values["expand"] else _without(values, "rule")
+    """The overlap rule decides between expanded labels only; the naive baselines have no
+    prototypes (no sources, no features)."""
+    if values.get("method") != "prototype":
+        values = _without(values, "sources", "renormalize")
+    return values if values.get("expand") else _without(values, "rule")
 
 
 # -------------------------------------------------------------------------------- the map
@@ -205,6 +208,7 @@ JOBS = {
     "evaluate": Job({**DATA, **inference("evaluate.batch_size")}, (normalised_root,)),
     "pseudo": Job({**DATA, "labelling": "labelling", "method": "pseudo.method",
                    "expand": "pseudo.expand", "rule": "pseudo.rule",
+                   "sources": "pseudo.sources", "renormalize": "pseudo.renormalize",
                    **inference("pseudo.batch_size")},
                   (normalised_root, rule_only_when_expanding)),
     "qualitative": Job({**DATA, "device": "device"}, (normalised_root,)),

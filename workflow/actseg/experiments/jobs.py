@@ -181,7 +181,8 @@ def optimisation(stage: int) -> dict[str, str]:
 
 
 def inference(batch_key: str) -> dict[str, str]:
-    return {"batch_size": batch_key, "device": "device", "amp": "train.amp"}
+    """Inference jobs run in float32 unless train.inference_amp says otherwise."""
+    return {"batch_size": batch_key, "device": "device", "amp": "train.inference_amp"}
 
 
 JOBS = {
@@ -205,7 +206,8 @@ JOBS = {
                          validation_only_when_selecting)),
     "train_stage2": Job({**DATA, **MODEL, **optimisation(2), **TRAIN_RUN},
                         (normalised_root, shipped_weights, validation_only_when_selecting)),
-    "evaluate": Job({**DATA, **inference("evaluate.batch_size")}, (normalised_root,)),
+    "evaluate": Job({**DATA, **inference("evaluate.batch_size"), "absent": "evaluate.absent"},
+                    (normalised_root,)),
     "pseudo": Job({**DATA, "labelling": "labelling", "method": "pseudo.method",
                    "expand": "pseudo.expand", "rule": "pseudo.rule",
                    "sources": "pseudo.sources", "renormalize": "pseudo.renormalize",

@@ -125,6 +125,12 @@ def checkpoint_validation(args, dataset, trainset, device):
     return trainset, (score, args.validate_every)
 
 
+def stage_lr(args) -> float:
+    """The backbone lr: stage 1 with dominant labels runs at lr x dominant_lr_mult (the
+    authors' Dom ran at twice Mul's lr); the job's settings keep both factors."""
+    return args.lr * (getattr(args, "dominant_lr_mult", None) or 1.0)
+
+
 def run(args: argparse.Namespace) -> None:
     import torch
 
@@ -141,7 +147,7 @@ def run(args: argparse.Namespace) -> None:
     _check_numbers(args)
     set_threads(args)
     settings = TrainSettings(
-        iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
+        iterations=args.iterations, batch_size=args.batch_size, lr=stage_lr(args),
         head_lr_mult=args.head_lr_mult, weight_decay=args.weight_decay,
         poly_power=args.poly_power, min_lr=args.min_lr, seed=args.seed,
         num_workers=args.num_workers, checkpoint_every=args.checkpoint_every,

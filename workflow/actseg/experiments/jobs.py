@@ -124,8 +124,10 @@ def dominant_labels_dominant_loss(values, round_):
     weighs the multi-class term, lambda_pp exists in mp_pp only."""
     loss = "dominant" if values.get("labelling") == "dominant" else values["loss"]
     values = {**values, "loss": loss}
-    if loss == "dominant":
+    if loss == "dominant":  # lr x dominant_lr_mult (the command applies it)
         values = _without(values, "lambda_mp")
+    else:
+        values = _without(values, "dominant_lr_mult")
     if loss != "mp_pp":
         values = _without(values, "lambda_pp")
     return values
@@ -201,7 +203,8 @@ JOBS = {
     "train_stage1": Job({**DATA, **MODEL, **optimisation(1), **TRAIN_RUN,
                          "labelling": "labelling", "loss": "stage1.loss",
                          "lambda_ce": "stage1.lambda_ce", "lambda_mp": "stage1.lambda_mp",
-                         "lambda_pp": "stage1.lambda_pp"},
+                         "lambda_pp": "stage1.lambda_pp",
+                         "dominant_lr_mult": "stage1.dominant_lr_mult"},
                         (normalised_root, shipped_weights, dominant_labels_dominant_loss,
                          validation_only_when_selecting)),
     "train_stage2": Job({**DATA, **MODEL, **optimisation(2), **TRAIN_RUN},

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from actseg.acquire import PoolScorer, pixel_uncertainty, random_scores, score_pool, top_two
+from actseg.acquire import (PoolScorer, min_max, pixel_uncertainty, random_scores, score_pool,
+                            top_two)
 
 N, K, H, W, R = 2, 5, 6, 8, 7  # C = 4 real classes + undefined; ids 0..6, id 4 absent
 ABSENT = 4
@@ -45,9 +46,10 @@ def brute_force(method: str, logits: np.ndarray, regions: np.ndarray, ban: bool 
     pi = np.zeros(K)
     for d in majority.values():
         pi[d] += 1 / len(majority)
+    lo, hi = min(mean_u.values()), max(mean_u.values())
     out = np.full((N, R), -np.inf)
     for (n, r), m in mean_u.items():
-        value = {"bvsb": m, "classbal": np.exp(-pi[majority[n, r]]) * m,
+        value = {"bvsb": m, "classbal": np.exp(-pi[majority[n, r]]) * (m - lo) / (hi - lo),
                  "pixbal": weighted[n, r]}[method]
         out[n, r] = 0.0 if ban and majority[n, r] == K - 1 else value
     return out
@@ -65,7 +67,27 @@ def test_scores_match_brute_force(method, ban):
     assert np.isneginf(got[:, ABSENT]).all()
     finite = np.isfinite(want)
     np.testing.assert_allclose(got[finite], want[finite], rtol=1e-5, atol=1e-7)
-    assert (got[0, 0] == 0.0) == ban
+    if method != "classbal":  # there the pool's least uncertain region scores 0 too
+        assert (got[0, 0] == 0.0) == ban
+
+
+def test_min_max_by_hand():
+    values = np.array([[0.2, 0.6, 9.0], [0.4, 1.0, -1.0]])
+    present = np.array([[True, True, False], [True, True, False]])
+    got = min_max(values, present)
+    np.testing.assert_allclose(got[present], [0.0, 0.5, 0.25, 1.0])
+    assert not min_max(np.ones((1, 2)), np.ones((1, 2), bool)).any()
+
+
+def test_classbal_by_hand():
+    """Two images, one region each; region means 0.5 and 0.25 -> min-max 1 and 0."""
+    # tau 1; image 0: channels (0, log 0.5, -inf) -> u = 0.5, top1 0; image 1: u = 0.25, top1 1
+    logits = torch.tensor([[0.0, np.log(0.5), -30.0], [np.log(0.25), 0.0, -30.0]])
+    logits = logits[:, :, None, None].float()
+    regions = np.zeros((2, 1, 1), np.int64)
+    got = score_pool("classbal", logits, regions, 1, tau=1.0, ban_undefined=False)
+    # pi = (0.5, 0.5, 0); score = exp(-0.5) * minmax
+    np.testing.assert_allclose(got[:, 0], [np.exp(-0.5), 0.0], rtol=1e-5)
 
 
 def test_classbal_and_pixbal_differ_from_bvsb():

@@ -149,3 +149,14 @@ def test_curve_csv_merges_sorts_and_rejects_duplicates(tmp_path):
                     names, previous=[read_curve(tmp_path / "miou1.csv", names)])
     with pytest.raises(ValueError, match="columns"):
         read_curve(tmp_path / "miou1.csv", ["road", "bus"])
+
+
+def test_absent_class_reference_scores_one():
+    # rows = ground truth: class 2 never occurs in it but is predicted once; class 1 is
+    # neither in ground truth nor predicted.
+    conf = np.array([[3, 0, 1], [0, 0, 0], [0, 0, 0]])
+    default = iou_from_confusion(conf)
+    assert default[0] == 0.75 and np.isnan(default[1]) and default[2] == 0.0
+    assert iou_from_confusion(conf, "reference").tolist() == [0.75, 1.0, 1.0]
+    with pytest.raises(ValueError, match="absent"):
+        iou_from_confusion(conf, "zero")

@@ -63,15 +63,29 @@ def test_predict_matches_direct_forward(tiny_model):
             ref_logits, ref_feats = tiny_model(x, return_features=True)
         torch.testing.assert_close(logits, ref_logits, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(feats, ref_feats, rtol=1e-4, atol=1e-5)
-        up = upsample_features(feats, (h, w))
-        torch.testing.assert_close(up, F.normalize(F.interpolate(
-            ref_feats, size=(h, w), mode="bilinear", align_corners=False), dim=1),
-            rtol=1e-4, atol=1e-5)
+        reference = F.interpolate(ref_feats, size=(h, w), mode="bilinear", align_corners=False)
+        up = upsample_features(feats, (h, w))  # not normalised again (the authors' code)
+        torch.testing.assert_close(up, reference, rtol=1e-4, atol=1e-5)
+        up = upsample_features(feats, (h, w), renormalize=True)
+        torch.testing.assert_close(up, F.normalize(reference, dim=1), rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(up.norm(dim=1), torch.ones(len(batch), h, w))
         assert logits.requires_grad is False
         logits.mul_(2)  # callers may modify outputs in place (not inference tensors)
     assert seen == [[3, 0], [1], [2]]
     assert torch.is_grad_enabled()
+
+
+def test_upsample_features_renormalize_by_hand():
+    """Unit vectors (1, 0) and (0, 1) side by side: the midpoint of a 1x2 -> 1x4 bilinear
+    upsampling is shorter than 1 unless renormalised."""
+    feats = torch.tensor([[[[1.0, 0.0]], [[0.0, 1.0]]]])  # (1, 2, 1, 2)
+    plain = upsample_features(feats, (1, 4))
+    # align_corners=False: x = 0.25 between the two source pixels at 0 and 1
+    torch.testing.assert_close(plain[0, :, 0, 1], torch.tensor([0.75, 0.25]))
+    assert plain[0, :, 0, 1].norm() < 1
+    again = upsample_features(feats, (1, 4), renormalize=True)
+    torch.testing.assert_close(again.norm(dim=1), torch.ones(1, 1, 4))
+    torch.testing.assert_close(again[0, :, 0, 1], torch.tensor([0.75, 0.25]) / 0.790569415)
 
 
 def test_predict_without_features(tiny_model):

@@ -278,6 +278,37 @@ def test_hand_case_overlap_highest_region_wins():
     assert got("clean") == [[0, 0, 0, 255, 1, 1]]  # the most similar prototype wins
 
 
+def test_hand_case_sources_multi_labels_single_class_regions_by_expansion_only():
+    # 1 x 6: region 0 {0} (single) | region 1 {0, 1} (multi) | region 2 unlabelled
+    region_map = np.array([[0, 0, 1, 1, 2, 2]])
+    features = _image([[(2, 0), (0.25, 0.25), (1, 0), (0, 1), (0.9, 0), (0, 0.2)]])
+    probs = np.zeros((3, 1, 6), dtype=np.float32)
+    probs[0, 0, 2] = probs[1, 0, 3] = 1.0
+    multihot = np.array([[1, 0, 0], [1, 1, 0], [0, 0, 0]], dtype=bool)
+    adjacency = np.array([[0, 1], [1, 2]])
+    run = lambda sources, expand: pseudo_label_image(  # noqa: E731
+        "prototype", features, probs, region_map, multihot, adjacency, expand=expand,
+        sources=sources).tolist()
+    # all: region 0 keeps its class; region 1 localises to 0 | 1 (theta 1 and 1).
+    assert run("all", False) == [[0, 0, 0, 1, 255, 255]]
+    # multi without expansion: region 0 is no source and no label.
+    assert run("multi", False) == [[255, 255, 0, 1, 255, 255]]
+    # multi with expansion: thresholds are 1.0 each (one pixel per class), so only
+    # similarities above 1 pass: region 0's (2, 0) gets 0 from mu_0, its (0.25, 0.25) stays
+    # unlabelled although the region was bought; region 2 gets nothing.
+    assert run("multi", True) == [[0, 255, 0, 1, 255, 255]]
+    with pytest.raises(ValueError, match="sources"):
+        run("some", False)
+
+
+def test_multi_class_rows():
+    from actseg.pseudo import multi_class_rows
+
+    rows = multi_class_rows(np.array([[1, 0, 0], [1, 1, 0], [0, 0, 0], [0, 1, 1]], bool))
+    assert rows.tolist() == [[False] * 3, [True, True, False], [False] * 3,
+                             [False, True, True]]
+
+
 def test_hand_case_prototype_winning_no_pixel():
     # mu_1 = (0.5, 0.25) loses to mu_0 = (1, 0) even on its own pixel: theta_1 = 1.0
     region_map = np.array([[0, 0, 1, 1, 1]])

@@ -50,6 +50,18 @@ def test_kappa_only_for_pixbal():
 def test_dominant_labelling_means_dominant_loss():
     dom, _ = settings_of("train_stage1", config(labelling="dominant"))
     assert dom["loss"] == "dominant" and "lambda_mp" not in dom and "lambda_pp" not in dom
+    assert dom["dominant_lr_mult"] == 2.0
+    mul, _ = settings_of("train_stage1", config())
+    assert "dominant_lr_mult" not in mul
+
+
+def test_dominant_lr_multiplier_by_hand():
+    from types import SimpleNamespace
+
+    from actseg.commands.train import stage_lr
+
+    assert stage_lr(SimpleNamespace(lr=2e-5, dominant_lr_mult=2.0)) == 4e-5
+    assert stage_lr(SimpleNamespace(lr=2e-5, dominant_lr_mult=None)) == 2e-5
     rc, _ = settings_of("train_stage1", config(stage1={"loss": "rc"}))
     assert rc["loss"] == "rc" and "lambda_mp" in rc and "lambda_pp" not in rc
 

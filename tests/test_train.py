@@ -72,7 +72,10 @@ def _assert_same_weights(a, b):
 
 def test_poly_lr_values():
     assert poly_lr(1e-3, 0, 100, 0.9, 1e-6) == pytest.approx(1e-3)
-    assert poly_lr(1e-3, 50, 100, 0.9, 1e-6) == pytest.approx((1e-3 - 1e-6) * 0.5**0.9 + 1e-6)
+    assert poly_lr(1e-3, 50, 100, 0.9, 1e-6) == pytest.approx(1e-3 * 0.5**0.9)
+    # clipped, not rescaled: 1e-3 * 0.01**1 = 1e-5 < 2e-5 -> the floor
+    assert poly_lr(1e-3, 99, 100, 1.0, 2e-5) == pytest.approx(2e-5)
+    assert poly_lr(1e-3, 90, 100, 1.0, 2e-5) == pytest.approx(1e-4)
     assert poly_lr(1e-3, 100, 100, 0.9, 1e-6) == pytest.approx(1e-6)
     values = [poly_lr(1e-3, i, 100, 0.9, 1e-6) for i in range(101)]
     assert all(a > b for a, b in zip(values, values[1:]))
@@ -480,3 +483,25 @@ def test_a_live_holder_of_the_lock_refuses_a_second_run_and_a_dead_ones_is_taken
         sleeper.wait()
     _train_stage1(fx, train_ds, out, iterations=2)  # the holder is dead: a stale lock
     assert out.exists() and not lock_path(out).exists()
+
+
+def test_best_checkpoint_selection_writes_the_best_weights(fx, train_ds, tmp_path, one_thread):
+    """Scores 0.2, 0.9, 0.1 at iterations 2, 4, 6: the checkpoint is iteration 4's model."""
+    from test_selection import Scripted
+
+    objective = PartialLabelObjective()
+    snapshots = {}
+
+    class Recording(Scripted):
+        def __call__(self, model):
+            snapshots[len(snapshots)] = {k: v.clone() for k, v in model.state_dict().items()}
+            return super().__call__(model)
+
+    out = tmp_path / "s.pt"
+    train(_model(train_ds.num_classes), _stage1_set(fx, train_ds), objective, _settings(),
+          out, tmp_path / "log.csv", {"num_classes": train_ds.num_classes}, progress=False,
+          validation=(Recording([0.2, 0.9, 0.1]), 2))
+    saved = torch.load(out, map_location="cpu", weights_only=True)
+    _assert_same_weights(saved["model"], snapshots[1])
+    assert saved["meta"]["selected_iteration"] == 4
+    assert not (tmp_path / "s.pt.best.pt").exists()

@@ -23,10 +23,11 @@ def low_features(seed, dim, h, w):
     ((8, 16), (32, 64), 4), ((8, 16), (32, 64), 12), ((7, 13), (28, 50), 8),
     ((16, 12), (32, 48), 2), ((7, 13), (25, 50), 8), ((8, 8), (24, 24), 3),
     ((8, 8), (32, 32), None)])
-def test_bands_are_bit_identical_to_the_full_upsampling(low_size, size, band_rows):
+@pytest.mark.parametrize("renormalize", [False, True])
+def test_bands_are_bit_identical_to_the_full_upsampling(low_size, size, band_rows, renormalize):
     low = low_features(0, 16, *low_size)
-    full = upsample_features(low[None], size)[0]
-    up = Upsampled(low, size, band_rows=band_rows)
+    full = upsample_features(low[None], size, renormalize)[0]
+    up = Upsampled(low, size, band_rows=band_rows, renormalize=renormalize)
     assert up.band_rows % up.stride == 0 or up.band_rows == size[0]
     for y0 in range(0, size[0], up.band_rows):
         y1 = min(size[0], y0 + up.band_rows)

@@ -6,8 +6,9 @@ top-1 channel. Per region r of image n:
 
 - ``random``:   uniform in [0, 1) from a seeded numpy Generator (no model needed).
 - ``bvsb``:     mean_{x in r} u(x).
-- ``classbal``: exp(-pi_d) * mean_{x in r} u(x), d = the region's majority top-1 channel and
-  pi_c = fraction of regions whose majority is c. The regions counted in pi are **all
+- ``classbal``: exp(-pi_d) * minmax(mean_{x in r} u(x)), d = the region's majority top-1
+  channel and pi_c = fraction of regions whose majority is c; minmax rescales the region
+  means to [0, 1] over the present regions of the pool, as the authors' code does. The regions counted in pi are **all
   regions present in the scored images** (labelled or not): the scorer sees images, not the
   labelling history, and the labelled share of a pool image is small.
 - ``pixbal``:   a_r = mean_{x in r} nu_{c(x)} u(x) with nu_c = (1 + kappa * pbar_c)^-2 and
@@ -268,12 +269,20 @@ class PoolScorer:
         if self.method == "classbal":
             pi = np.bincount(majority[present], minlength=self.num_channels)
             pi = pi / max(int(present.sum()), 1)
-            scores = np.exp(-pi[majority]) * scores
+            scores = np.exp(-pi[majority]) * min_max(scores, present)
         if self.ban_undefined:
             scores[majority == self.num_channels - 1] = 0.0
         scores = scores.astype(np.float32)
         scores[~present] = -np.inf
         return scores
+
+
+def min_max(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(values - min) / (max - min) over values[mask]; all 0 when they are equal."""
+    if not mask.any():
+        return values
+    low, high = values[mask].min(), values[mask].max()
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
 
 
 def score_pool(method: str, logits, region_map, num_regions: int, tau: float = TAU,

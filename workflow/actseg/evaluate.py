@@ -35,12 +35,21 @@ def confusion_matrix(logits_or_pred: torch.Tensor, target: torch.Tensor,
     return counts.view(num_classes, num_classes)
 
 
-def iou_from_confusion(confusion: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Per-class IoU (float64, NaN where ground truth and prediction are both empty)."""
+ABSENT = ("nan", "reference")
+
+
+def iou_from_confusion(confusion: torch.Tensor | np.ndarray, absent: str = "nan") -> np.ndarray:
+    """Per-class IoU (float64). A class with an empty union is NaN (left out of the mean).
+    `absent="reference"` scores every class absent from the ground truth 1.0, whatever was
+    predicted, as the authors' code (`evaluate.absent`)."""
+    if absent not in ABSENT:
+        raise ValueError(f"absent must be one of {ABSENT}, got {absent!r}")
     conf = torch.as_tensor(confusion).double().cpu()
     tp = conf.diag()
     union = conf.sum(0) + conf.sum(1) - tp
     iou = torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, math.nan))
+    if absent == "reference":
+        iou = torch.where(conf.sum(1) == 0, torch.ones_like(iou), iou)
     return iou.numpy()
 
 
@@ -60,7 +69,8 @@ class EvalResult:
 def evaluate_model(model: torch.nn.Module, dataset, indices: Sequence[int] | None = None,
                    batch_size: int = 8, device: str | torch.device = "cpu",
                    amp: bool = False, progress: bool = True,
-                   setting: str = "evaluate.batch_size") -> EvalResult:
+                   setting: str = "evaluate.batch_size",
+                   absent: str = "nan") -> EvalResult:
     """mIoU of `model` on `dataset` (full resolution, via `actseg.inference.predict`)."""
     from actseg.inference import predict
 
@@ -73,7 +83,7 @@ def evaluate_model(model: torch.nn.Module, dataset, indices: Sequence[int] | Non
         target = torch.from_numpy(np.stack([dataset.load_label(i) for i in batch_indices]))
         confusion += confusion_matrix(logits, target.to(logits.device), num_classes)
     conf = confusion.cpu().numpy()
-    iou = iou_from_confusion(conf)
+    iou = iou_from_confusion(conf, absent)
     return EvalResult(confusion=conf, iou=iou, miou=mean_iou(iou))
 
 

@@ -69,14 +69,17 @@ def size_batches(sizes: Sequence[tuple[int, int]], batch_size: int) -> list[list
     return batches
 
 
-def upsample_features(features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear upsampling to `size`, then per-pixel L2 re-normalisation.
+def upsample_features(features: torch.Tensor, size: tuple[int, int],
+                      renormalize: bool = False) -> torch.Tensor:
+    """Bilinear upsampling of the (unit) decoder features to `size`.
 
-    Interpolating unit vectors shortens them; re-normalising keeps inner products cosine
-    similarities, as the prototype matching of stage 2 assumes.
+    Interpolating unit vectors shortens them between feature-map pixels, so similarities
+    near feature edges come out smaller: the authors' code keeps it so (the default,
+    `pseudo.renormalize: false`); `renormalize` L2-normalises every pixel again, which makes
+    inner products cosine similarities.
     """
     up = F.interpolate(features.float(), size=size, mode="bilinear", align_corners=False)
-    return F.normalize(up, dim=1, eps=1e-12)
+    return F.normalize(up, dim=1, eps=1e-12) if renormalize else up
 
 
 def predict(model: torch.nn.Module, dataset, indices: Sequence[int], batch_size: int = 8,

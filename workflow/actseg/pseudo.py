@@ -52,6 +52,7 @@ from actseg.upsampled import banded
 IGNORE = 255
 METHODS = ("prototype", "naive", "naive_all")
 RULES = ("reference", "clean")
+SOURCES = ("all", "multi")
 RULE, EXPAND = schema.default("pseudo.rule"), schema.default("pseudo.expand")
 POSITION_CHUNK = 4096  # pixels per dense similarity block
 
@@ -487,14 +488,28 @@ def naive_labels(probs, region_map, region_multihot, restrict: bool = True) -> t
     return _output(inputs, groups.pixels, q.argmax(0))
 
 
+def multi_class_rows(region_multihot) -> torch.Tensor:
+    """`region_multihot` with the rows of fewer than two classes cleared (`sources: multi`)."""
+    multihot = _as_tensor(region_multihot).bool()
+    return multihot & (multihot.sum(1, keepdim=True) >= 2)
+
+
 def pseudo_label_image(method: str, features, probs, region_map, region_multihot, adjacency,
-                       expand: bool = EXPAND, rule: str = RULE) -> torch.Tensor:
+                       expand: bool = EXPAND, rule: str = RULE,
+                       sources: str = "all") -> torch.Tensor:
     """Dispatch one image to `prototype` (localize_and_expand), `naive` or `naive_all`.
 
-    `expand` and `rule` apply to `prototype` only: the naive baselines have no prototypes to
-    expand with (docs/method.md §6 baselines), and `features`/`adjacency` may be None for them.
+    `expand`, `rule` and `sources` apply to `prototype` only: the naive baselines have no
+    prototypes to expand with (docs/method.md §6 baselines), and `features`/`adjacency` may
+    be None for them. `sources: multi` (the authors' Fig. 4b "w/ proto" script) takes
+    prototypes and local labels from multi-class regions only: a single-class region is
+    then labelled only where a neighbour's expansion reaches it.
     """
+    if sources not in SOURCES:
+        raise ValueError(f"sources must be one of {SOURCES}, got {sources!r}")
     if method == "prototype":
+        if sources == "multi":
+            region_multihot = multi_class_rows(region_multihot)
         return localize_and_expand(features, probs, region_map, region_multihot, adjacency,
                                    rule=rule, expand=expand)
     if method in ("naive", "naive_all"):

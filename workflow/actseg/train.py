@@ -1,7 +1,8 @@
 """One iteration-based training loop for stage 1, stage 2 and the fully supervised bound.
 
 docs/method.md §4: AdamW with two parameter groups (backbone lr, head lr × head_lr_mult), weight
-decay on every parameter, poly schedule `lr = (base - min_lr)·(1 - it/T)^power + min_lr`, an
+decay on every parameter, poly schedule `lr = max(base·(1 - it/T)^power, min_lr)` (clipped at the floor, as the
+authors' code), an
 infinite sampler reshuffled every epoch. bf16 autocast and channels_last on CUDA and on CPUs
 with native bf16 (`train.amp`, `train.channels_last`).
 
@@ -23,7 +24,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ from actseg.errors import ActsegError
 from actseg.fileio import atomic_output
 from actseg.inference import resolve_device, resolve_switch
 from actseg.locks import locked
+from actseg.selection import BestCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -193,9 +195,9 @@ def _worker_init(worker_id: int) -> None:
 
 def poly_lr(base_lr: float, iteration: int, iterations: int, power: float,
             min_lr: float) -> float:
-    """Poly decay from base_lr at iteration 0 towards min_lr at `iterations`."""
-    factor = (1.0 - iteration / iterations) ** power
-    return (base_lr - min_lr) * factor + min_lr
+    """Poly decay of base_lr, clipped at the floor: max(base·(1 - it/T)^power, min_lr)
+    (the authors' PolyLR; docs/method.md §4)."""
+    return max(base_lr * (1.0 - iteration / iterations) ** power, min_lr)
 
 
 def build_optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.optim.AdamW:
@@ -293,7 +295,8 @@ class _Window:
 
 def _load_resume(path: Path, run_key: dict, model, optimizer, device) -> tuple[int, dict]:
     """Load `path` into model/optimizer/RNGs if it was written with the same run key;
-    returns the iteration to continue from (0 = start from scratch) and the saved log."""
+    returns the iteration to continue from (0 = start from scratch) and the saved extras
+    (`log`, and `best` under checkpoint selection)."""
     if not path.exists():
         return 0, {}
     try:  # peek at the run key without reading the tensors (mmap)
@@ -308,7 +311,7 @@ def _load_resume(path: Path, run_key: dict, model, optimizer, device) -> tuple[i
         return 0, {}
     iteration, extra = load_resume(path, model, optimizer, map_location=device)
     log.info("resumed from iteration %d (%s)", iteration, path)
-    return iteration, extra.get("log") or {}
+    return iteration, extra
 
 
 def _differences(old, new: dict) -> list[str]:
@@ -327,7 +330,8 @@ def _to_device(tensor: torch.Tensor, device: torch.device, channels_last: bool =
 
 def train(model: torch.nn.Module, trainset, objective: Objective, settings: TrainSettings,
           out: str | os.PathLike, log_csv: str | os.PathLike, meta: dict,
-          run_key: dict | None = None, progress: bool = True) -> Path:
+          run_key: dict | None = None, progress: bool = True,
+          validation: tuple[Callable, int] | None = None) -> Path:
     """Train `model` on `trainset` (items `(image, *targets)` keyed by (position, seed)).
 
     Writes the final checkpoint `out` (actseg.checkpoint.save_checkpoint, with `meta`) and
@@ -335,17 +339,21 @@ def train(model: torch.nn.Module, trainset, objective: Objective, settings: Trai
     with the same `run_key` (settings + caller's key, which should identify the inputs'
     contents); deletes it on success. Holds `<out>.lock` meanwhile (actseg.locks): a second
     live process training the same output is refused.
+
+    `validation` = (score(model) -> float, every): checkpoint selection (actseg.selection);
+    the checkpoint written is then the best-scoring one. None (train.checkpoint final)
+    validates nothing.
     """
     device = resolve_device(settings.device)
     key = {**settings.run_key(), "objective": objective.name, "examples": len(trainset),
            **(run_key or {})}
     with locked(out):  # an orphaned run of the same job must not write beside this one
         return _train_locked(model, trainset, objective, settings, out, log_csv, meta, key,
-                             device, progress)
+                             device, progress, validation)
 
 
 def _train_locked(model, trainset, objective, settings, out, log_csv, meta, key, device,
-                  progress) -> Path:
+                  progress, validation) -> Path:
     use_amp = resolve_switch(settings.amp, device, cpu_auto=True)
     use_cl = resolve_switch(settings.channels_last, device, cpu_auto=True)
     model.to(device)
@@ -354,8 +362,10 @@ def _train_locked(model, trainset, objective, settings, out, log_csv, meta, key,
     optimizer = build_optimizer(model, settings)
 
     rpath = resume_path(out)
-    start, saved_log = _load_resume(rpath, key, model, optimizer, device)
-    train_log = TrainLog(log_csv, saved_log)
+    start, saved = _load_resume(rpath, key, model, optimizer, device)
+    train_log = TrainLog(log_csv, saved.get("log") or {})
+    best = None if validation is None else \
+        BestCheckpoint(*validation, out, saved.get("best") if start else None)
 
     sampler = InfiniteBatchSampler(len(trainset), settings.batch_size, settings.seed, start)
     loader = DataLoader(
@@ -387,18 +397,26 @@ def _train_locked(model, trainset, objective, settings, out, log_csv, meta, key,
             train_log.append(row)
             bar.set_postfix(loss=f"{row['total']:.4g}", refresh=False)
             window = _Window()
+        if best is not None and best.due(done, settings.iterations):
+            best.observe(model, done)
+            model.train()
         if checkpoint_now:
+            extra = {"run_key": key, "log": train_log.state()}
             save_resume(rpath, model, optimizer, done,
-                        {"run_key": key, "log": train_log.state()})
+                        extra if best is None else {**extra, "best": best.state()})
         bar.update(1)
     bar.close()
     del batches  # shuts DataLoader workers down
 
     model.eval()
     meta = {**meta, "iterations": settings.iterations, "seed": settings.seed}
+    if best is not None:
+        meta = {**meta, **best.restore(model)}
     save_checkpoint(out, model, meta)
     train_log.finish()
     rpath.unlink(missing_ok=True)
+    if best is not None:
+        best.cleanup()
     return Path(out)
 
 

@@ -148,3 +148,28 @@ class FullySupervisedDataset(PixelLabelDataset):
 
     def label(self, position):
         return self.dataset.load_label(int(self.examples[position]))
+
+
+
+class ExampleSubset(Dataset):
+    """The examples of a training set at `positions`, keyed like it by (position, seed)."""
+
+    def __init__(self, trainset: _AugmentedDataset, positions: np.ndarray):
+        self.trainset, self.positions = trainset, np.asarray(positions, dtype=np.int64)
+        self.examples = trainset.examples[self.positions]
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, key):
+        position, sample_seed = key
+        return self.trainset[(int(self.positions[int(position)]), sample_seed)]
+
+
+def without_images(trainset: _AugmentedDataset, images: np.ndarray) -> ExampleSubset:
+    """`trainset` without the examples of dataset images `images` (train.checkpoint
+    best_heldout)."""
+    positions = np.flatnonzero(~np.isin(trainset.examples, images))
+    if len(positions) == 0:
+        raise ValueError("every training image is held out (train.heldout_images)")
+    return ExampleSubset(trainset, positions)

@@ -50,13 +50,15 @@ class Upsampled:
     `low` is the model's normalised feature map of one image; `size` the image's (H, W).
     `band_rows` caps a band (default: `BAND_BYTES` of float32); it is rounded to the row
     stride H / h. `buffer` may be shared across images to reuse the band's memory.
+    `renormalize` L2-normalises every upsampled pixel again (`upsample_features`).
     """
 
     def __init__(self, low: torch.Tensor, size: tuple[int, int], band_rows: int | None = None,
-                 buffer: BandBuffer | None = None):
+                 buffer: BandBuffer | None = None, renormalize: bool = False):
         if low.dim() != 3:
             raise ValueError(f"low-resolution features must be (D, h, w), got {tuple(low.shape)}")
         self.low = low
+        self.renormalize = renormalize
         self.shape = (low.shape[0], int(size[0]), int(size[1]))
         self.buffer = buffer or BandBuffer()
         height, low_h = self.shape[1], low.shape[1]
@@ -79,7 +81,8 @@ class Upsampled:
 
         A view of the shared buffer: valid until the next call."""
         if self.stride == self.shape[1]:  # no exact crop: the whole image
-            return upsample_features(self.low[None], self.shape[1:])[0, :, y0:y1]
+            return upsample_features(self.low[None], self.shape[1:],
+                                     self.renormalize)[0, :, y0:y1]
         a = max(0, y0 // self.stride - 1)  # low rows with one row of margin
         b = min(self.low.shape[1], -(-y1 // self.stride) + 1)
         up = self.buffer.take((1, self.shape[0], (b - a) * self.stride, self.shape[2]),
@@ -88,6 +91,8 @@ class Upsampled:
                                                list(up.shape[2:]), False, None, None, out=up)
         rows = up[:, :, y0 - a * self.stride:y1 - a * self.stride]
         out = self.buffer.take((1, *rows.shape[1:]), self.device, slot=1)  # contiguous
+        if not self.renormalize:
+            return out.copy_(rows)[0]
         # as F.normalize(dim=1, eps=1e-12), on the band's rows only
         norm = torch.linalg.vector_norm(rows, dim=1, keepdim=True).clamp_min_(1e-12)
         return torch.div(rows, norm, out=out)[0]

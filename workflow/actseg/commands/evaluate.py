@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> None:
                     for p, rows in ((args.previous, 2 * (args.round - 1)), (args.stage1_csv, 1))
                     if p]
         result = evaluate_model(model, dataset, batch_size=args.batch_size, device=device,
-                                amp=resolve_switch(args.amp, device))
+                                amp=resolve_switch(args.amp, device),
+                                absent=args.absent)
         row = result_row(result, dataset.class_names, args.round, args.stage, clicks, regions)
         write_curve(args.out, [row], dataset.class_names, previous)
     except (DatasetError, StoreError, ValueError) as err:

@@ -94,6 +94,8 @@ def _write_pseudo(args, dataset, regions: RegionsStore, num_classes: int, bits: 
 
     confusion = np.zeros((num_classes + 1, num_classes + 2), dtype=np.int64)
     attrs = {"round": args.round, "method": args.method, "expand": int(args.expand),
+             "sources": args.sources or "all",
+             "renormalize": int(bool(args.renormalize)),
              "rule": args.rule, "labelling": args.labelling, "model": str(args.model),
              "num_classes": num_classes, "temperature": 1.0}
     heights, widths = regions.heights[image_index], regions.widths[image_index]
@@ -116,13 +118,15 @@ def _write_pseudo(args, dataset, regions: RegionsStore, num_classes: int, bits: 
                                        f"map {region_map.shape} in {args.regions}")
                 probs = torch.softmax(logits[j].float(), dim=0)  # temperature 1 (quirk)
                 upsampled = (None if features is None
-                             else Upsampled(features[j], region_map.shape, buffer=buffer))
+                             else Upsampled(features[j], region_map.shape, buffer=buffer,
+                                            renormalize=bool(args.renormalize)))
                 label_map = pseudo_label_image(
                     args.method, upsampled, probs,
                     torch.from_numpy(region_map).to(probs.device),
                     torch.from_numpy(multihot_to_bool(bits[n], num_classes + 1)).to(probs.device),
                     torch.from_numpy(regions.adjacency(n)).to(probs.device),
-                    expand=args.expand, rule=args.rule).cpu().numpy()
+                    expand=args.expand, rule=args.rule,
+                    sources=args.sources or "all").cpu().numpy()
                 writer.add(slot_of[n], label_map)
                 confusion += quality_confusion(label_map, dataset.load_label(n), num_classes)
     return confusion

@@ -100,11 +100,43 @@ def build_trainset(args, dataset, augment):
     return FullySupervisedDataset(dataset, augment), PixelLabelObjective(args.tau)
 
 
+def checkpoint_validation(args, dataset, trainset, device):
+    """(trainset, validation) for `train.checkpoint` (actseg.selection): best_heldout holds
+    its images out of the trainset and scores them; best_val scores the validation split."""
+    from actseg.datasets import open_dataset
+    from actseg.evaluate import evaluate_model
+    from actseg.selection import heldout_images
+    from actseg.trainsets import without_images
+
+    choice = args.checkpoint or "final"
+    if choice == "final":
+        return trainset, None
+    if choice == "best_heldout":
+        images = heldout_images(len(dataset), args.heldout_images)
+        trainset, scored = without_images(trainset, images), dataset
+    else:
+        images, scored = None, open_dataset(args.dataset, args.root, "val")
+    batch = args.validate_batch_size or 8
+
+    def score(model) -> float:
+        return evaluate_model(model, scored, images, batch_size=batch, device=device,
+                              amp=False, progress=False).miou
+
+    return trainset, (score, args.validate_every)
+
+
+def stage_lr(args) -> float:
+    """The backbone lr: stage 1 with dominant labels runs at lr x dominant_lr_mult (the
+    authors' Dom ran at twice Mul's lr); the job's settings keep both factors."""
+    return args.lr * (getattr(args, "dominant_lr_mult", None) or 1.0)
+
+
 def run(args: argparse.Namespace) -> None:
     import torch
 
     from actseg.datasets import DatasetError, open_dataset
     from actseg.experiments.jobs import JOBS, split_run, train_job
+    from actseg.inference import resolve_device
     from actseg.model import PretrainedWeightsError, build_model
     from actseg.stores import StoreError
     from actseg.train import NonFiniteLossError, TrainSettings, copy_classifier, train
@@ -115,7 +147,7 @@ def run(args: argparse.Namespace) -> None:
     _check_numbers(args)
     set_threads(args)
     settings = TrainSettings(
-        iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
+        iterations=args.iterations, batch_size=args.batch_size, lr=stage_lr(args),
         head_lr_mult=args.head_lr_mult, weight_decay=args.weight_decay,
         poly_power=args.poly_power, min_lr=args.min_lr, seed=args.seed,
         num_workers=args.num_workers, checkpoint_every=args.checkpoint_every,
@@ -126,6 +158,8 @@ def run(args: argparse.Namespace) -> None:
     try:
         dataset = open_dataset(args.dataset, args.root, "train")
         trainset, objective = build_trainset(args, dataset, augment)
+        trainset, validation = checkpoint_validation(args, dataset, trainset,
+                                                     resolve_device(args.device))
         torch.manual_seed(args.seed)  # the fresh initialisation is a function of the seed
         model = build_model(args.backbone, dataset.num_classes, args.output_stride,
                             tuple(args.aspp_rates), args.pretrained, stem=args.stem,
@@ -141,7 +175,8 @@ def run(args: argparse.Namespace) -> None:
                  args.stage, STAGES[args.stage], len(trainset), args.iterations,
                  args.batch_size)
         run_key = {**results, **inputs, "stage": args.stage, "round": args.round}
-        train(model, trainset, objective, settings, args.out, args.log_csv, meta, run_key)
+        train(model, trainset, objective, settings, args.out, args.log_csv, meta, run_key,
+              validation=validation)
     except (DatasetError, StoreError, PretrainedWeightsError, NonFiniteLossError,
             ValueError) as err:
         raise CommandError(str(err)) from err

@@ -9,7 +9,8 @@ domain rules live here once:
 - kappa matters to pixbal only, ban_undefined to the model-scored methods;
 - dominant labels train stage 1 with the dominant-class loss (so no lambda_mp / lambda_pp);
 - lambda_pp exists in mp_pp only; the expansion rule matters only when expanding;
-- compactness matters to SLIC only.
+- compactness matters to SLIC only;
+- the final checkpoint validates nothing (no validation settings).
 
 Run settings (`x-run-setting` in the schema) are split off (`split_run`): Snakemake passes
 them as plain options outside its rerun trigger. Snakemake renders each job's settings as
@@ -123,8 +124,10 @@ def dominant_labels_dominant_loss(values, round_):
     weighs the multi-class term, lambda_pp exists in mp_pp only."""
     loss = "dominant" if values.get("labelling") == "dominant" else values["loss"]
     values = {**values, "loss": loss}
-    if loss == "dominant":
+    if loss == "dominant":  # lr x dominant_lr_mult (the command applies it)
         values = _without(values, "lambda_mp")
+    else:
+        values = _without(values, "dominant_lr_mult")
     if loss != "mp_pp":
         values = _without(values, "lambda_pp")
     return values
@@ -145,9 +148,21 @@ def human_oracle_only(values, round_):
     return _without(values, "oracle_source", "url")
 
 
+def validation_only_when_selecting(values, round_):
+    """The final checkpoint validates nothing; only best_heldout holds images out."""
+    if values.get("checkpoint", "final") == "final":
+        return _without(values, "validate_every", "heldout_images", "validate_batch_size")
+    if values["checkpoint"] != "best_heldout":
+        return _without(values, "heldout_images")
+    return values
+
+
 def rule_only_when_expanding(values, round_):
-    """The overlap rule decides between expanded labels only."""
-    return values if values["expand"] else _without(values, "rule")
+    """The overlap rule decides between expanded labels only; the naive baselines have no
+    prototypes (no sources, no features)."""
+    if values.get("method") != "prototype":
+        values = _without(values, "sources", "renormalize")
+    return values if values.get("expand") else _without(values, "rule")
 
 
 # -------------------------------------------------------------------------------- the map
@@ -158,6 +173,7 @@ MODEL = {"backbone": "model.backbone", "stem": "model.stem",
          "pretrained": "model.pretrained", "pretrained_head": "model.pretrained_head",
          "tau": "model.tau"}
 TRAIN_RUN = {"num_workers": "train.num_workers", "checkpoint_every": "train.checkpoint_every",
+             "validate_batch_size": "evaluate.batch_size",
              "log_every": "train.log_every", "channels_last": "train.channels_last",
              "device": "device"}
 
@@ -168,11 +184,14 @@ def optimisation(stage: int) -> dict[str, str]:
             "lr": f"stage{stage}.lr", "head_lr_mult": "train.head_lr_mult",
             "weight_decay": "train.weight_decay", "poly_power": "train.poly_power",
             "min_lr": "train.min_lr", "crop_size": "train.crop_size",
-            "scale_range": "train.scale_range", "seed": "seed", "amp": "train.amp"}
+            "scale_range": "train.scale_range", "seed": "seed", "amp": "train.amp",
+            "checkpoint": "train.checkpoint", "validate_every": "train.validate_every",
+            "heldout_images": "train.heldout_images"}
 
 
 def inference(batch_key: str) -> dict[str, str]:
-    return {"batch_size": batch_key, "device": "device", "amp": "train.amp"}
+    """Inference jobs run in float32 unless train.inference_amp says otherwise."""
+    return {"batch_size": batch_key, "device": "device", "amp": "train.inference_amp"}
 
 
 JOBS = {
@@ -192,13 +211,17 @@ JOBS = {
     "train_stage1": Job({**DATA, **MODEL, **optimisation(1), **TRAIN_RUN,
                          "labelling": "labelling", "loss": "stage1.loss",
                          "lambda_ce": "stage1.lambda_ce", "lambda_mp": "stage1.lambda_mp",
-                         "lambda_pp": "stage1.lambda_pp"},
-                        (normalised_root, shipped_weights, dominant_labels_dominant_loss)),
+                         "lambda_pp": "stage1.lambda_pp",
+                         "dominant_lr_mult": "stage1.dominant_lr_mult"},
+                        (normalised_root, shipped_weights, dominant_labels_dominant_loss,
+                         validation_only_when_selecting)),
     "train_stage2": Job({**DATA, **MODEL, **optimisation(2), **TRAIN_RUN},
-                        (normalised_root, shipped_weights)),
-    "evaluate": Job({**DATA, **inference("evaluate.batch_size")}, (normalised_root,)),
+                        (normalised_root, shipped_weights, validation_only_when_selecting)),
+    "evaluate": Job({**DATA, **inference("evaluate.batch_size"), "absent": "evaluate.absent"},
+                    (normalised_root,)),
     "pseudo": Job({**DATA, "labelling": "labelling", "method": "pseudo.method",
                    "expand": "pseudo.expand", "rule": "pseudo.rule",
+                   "sources": "pseudo.sources", "renormalize": "pseudo.renormalize",
                    **inference("pseudo.batch_size")},
                   (normalised_root, rule_only_when_expanding)),
     "qualitative": Job({**DATA, "device": "device"}, (normalised_root,)),

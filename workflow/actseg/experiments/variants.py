@@ -10,8 +10,6 @@ import functools
 import json
 import re
 
-import yaml
-
 from actseg.experiments import branches, paths
 
 # An experiment's name (not a path: its files live in keyed folders, see `path`).
@@ -40,10 +38,6 @@ def merge(base: dict, overrides: dict) -> dict:
 def base_config(cfg: dict) -> dict:
     """The default experiment: the validated config without the studies section."""
     return {key: value for key, value in cfg.items() if key != "studies"}
-
-
-def settings_key(cfg: dict) -> str:
-    return yaml.safe_dump(cfg, sort_keys=True)
 
 
 class Experiments:

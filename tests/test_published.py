@@ -117,7 +117,7 @@ def test_claims_on_hand_made_numbers():
                                       1.5)
     assert width == pytest.approx(1.1) and verdict == "holds"
     table = published.claims_markdown([claim])
-    assert "| Mul > Dom | 42.00 ± 2.00 | 40.83 ± 1.61 | s0: +2.00, s1: +1.00, s2: +0.50 |" \
+    assert "| Mul > Dom | 42.00 ± 2.00 | 40.83 ± 2.75 | s0: +2.00, s1: +1.00, s2: +0.50 |" \
         in table and "Verdict rule:" in table
     with pytest.raises(ValueError, match="no seed in common"):
         published.compare("x", {0: 1.0}, {1: 1.0})

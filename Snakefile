@@ -19,10 +19,10 @@ include: "rules/common.smk"
 validate_config(config)
 
 
-# {exp}: "" (the default experiment) or "studies/{study}/{variant}/seed{seed}/"
-# (actseg.experiments.paths)
+# {exp}: "" (the default experiment's jobs) or "runs/{rule}-{hash}/" (every other distinct
+# job, keyed by its provenance: actseg.experiments.branches)
 wildcard_constraints:
-    exp=r"(studies/[^/]+/[^/]+/seed\d+/)?",
+    exp=r"(runs/[a-z0-9_]+-[0-9a-f]{12}/)?",  # actseg.experiments.branches.RUNS_FOLDER
     round=r"[1-9]\d*",
     regionset=r"[A-Za-z0-9][A-Za-z0-9._+-]*",  # actseg.experiments.paths.SAFE_NAME
 

@@ -84,9 +84,20 @@ def run_args(name, config_of=exp_config):
     return lambda wildcards: RunArgs(job_values(name, config_of, wildcards)[1])
 
 
+def located(cfg):
+    """at(t, name): where round t's file `name` of experiment `cfg` is built (its folder
+    keyed by the job's provenance, actseg.experiments.branches)."""
+    return EXPERIMENTS.at(cfg)
+
+
 def inputs(make):
-    """Input function of a rule whose inputs jobs.`make`(cfg, exp, round) declares."""
-    return lambda wildcards: make(exp_config(wildcards), wildcards.exp, int(wildcards.round))
+    """Input function of a rule whose inputs jobs.`make`(cfg, at, round) declares."""
+
+    def function(wildcards):
+        cfg = exp_config(wildcards)
+        return make(cfg, located(cfg), int(wildcards.round))
+
+    return function
 
 
 def links(*names):
@@ -105,11 +116,12 @@ def queue_scored(wildcards):
 
 def human_options(wildcards):
     """params function: the human oracle's --db (nothing for the simulated oracle)."""
-    return jobs.render_options(jobs.human_options(exp_config(wildcards), wildcards.exp))
+    cfg = exp_config(wildcards)
+    return jobs.render_options(jobs.human_options(cfg, located(cfg)))
 
 
 def study_runs(wildcards):
-    """[(variant, labelling, seed, curve path)] of the study's runs (canonical folders)."""
+    """[(variant, labelling, seed, curve path)] of the study's runs (keyed folders)."""
     try:
         return EXPERIMENTS.study_runs(wildcards.study)
     except UnknownExperiment as err:

@@ -1,7 +1,7 @@
 # The human oracle (oracle.source: human; README "Human oracle"): round t's ranking becomes
 # a query queue that `python -m actseg human serve` hands to annotators; select (rounds.smk)
 # turns the finished answers into labels.h5, and human_answers into the answers.h5 that
-# stage 1 and pseudo labels read. The answer store (results/{exp}human/answers.sqlite)
+# stage 1 and pseudo labels read. The answer store (results/human/answers.sqlite for the default experiment)
 # changes while people label, so it is no input: select reads it when it runs.
 
 
@@ -45,8 +45,7 @@ rule human_queue:
 
 rule human_answers:
     input:
-        labels="results/{exp}round{round}/labels.h5",
-        pool=lambda wildcards: paths.regions_path(exp_config(wildcards), "pool"),
+        unpack(inputs(jobs.answers_inputs)),
     output:
         answers="results/{exp}round{round}/answers.h5",
     log:

@@ -1,4 +1,7 @@
-# One active-learning round t of experiment {exp} (results/{exp}round{t}/):
+# One active-learning round t (results/{exp}round{t}/; {exp} is "" where the default
+# experiment's job is the same, else runs/{rule}-{hash}/, a folder per distinct job keyed
+# by its provenance: actseg.experiments.branches). Inputs are located the same way, so a
+# variant reads every file it shares with another experiment from that file's one folder:
 #   select -> labels.h5 -> train_stage1 -> stage1.pt -> evaluate_stage1 -> stage1_miou.csv
 #                                        -> pseudo_labels -> pseudo.h5 -> train_stage2
 #                                           -> stage2.pt -> evaluate_stage2 -> miou.csv
@@ -69,9 +72,7 @@ rule train_stage1:
 
 rule evaluate_stage1:
     input:
-        model="results/{exp}round{round}/stage1.pt",
-        labels="results/{exp}round{round}/labels.h5",
-        data=lambda wildcards: paths.dataset_inputs(exp_config(wildcards)),
+        unpack(inputs(jobs.stage1_evaluate_inputs)),
     output:
         csv="results/{exp}round{round}/stage1_miou.csv",
     params:
@@ -94,12 +95,7 @@ rule evaluate_stage1:
 
 rule pseudo_labels:
     input:
-        model="results/{exp}round{round}/stage1.pt",
-        labels="results/{exp}round{round}/labels.h5",
-        regions=lambda wildcards: paths.regions_path(exp_config(wildcards), "regions"),
-        oracle=lambda wildcards: jobs.oracle_path(
-            exp_config(wildcards), wildcards.exp, int(wildcards.round)
-        ),
+        unpack(inputs(jobs.pseudo_inputs)),
     output:
         pseudo="results/{exp}round{round}/pseudo.h5",
         quality="results/{exp}round{round}/pseudo_quality.csv",
@@ -124,8 +120,7 @@ rule pseudo_labels:
 
 rule train_stage2:
     input:
-        pseudo="results/{exp}round{round}/pseudo.h5",
-        pretrained=lambda wildcards: jobs.pretrained_inputs(exp_config(wildcards)),
+        unpack(inputs(jobs.stage2_inputs)),
     output:
         model="results/{exp}round{round}/stage2.pt",
         log_csv="results/{exp}round{round}/stage2_log.csv",
@@ -149,7 +144,7 @@ rule train_stage2:
 
 rule evaluate_stage2:
     input:
-        unpack(lambda wildcards: jobs.stage2_evaluate_inputs(wildcards.exp, int(wildcards.round))),
+        unpack(inputs(jobs.stage2_evaluate_inputs)),
     output:
         csv=report(
             "results/{exp}round{round}/miou.csv",

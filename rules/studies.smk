@@ -1,7 +1,8 @@
 # Studies of the supplement (docs/method.md §9): every (variant, seed) of a study is an
-# experiment under results/studies/{study}/{variant}/seed{seed}/ built by the round rules;
-# a variant whose settings equal an earlier experiment's (the default one included) is not
-# run again: its curve is read where it already is (actseg.experiments: canonical_prefix).
+# experiment built by the round rules, each of its jobs in the one folder of that job's
+# provenance (results/round{t}/ if the default experiment's, else results/runs/{rule}-{hash}/;
+# actseg.experiments.branches): jobs shared between variants, studies and the default
+# experiment run once, and the figure reads each run's curve from its folder.
 
 
 rule study_figure:

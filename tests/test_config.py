@@ -5,6 +5,7 @@ show that it stops before any job (marked slow)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -158,37 +159,39 @@ def test_partial_config_dry_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_study_variant_runs_under_its_prefix_with_shared_regions(workdir):
+def test_study_variant_runs_in_keyed_folders_with_shared_regions(workdir):
     studies = {"studies": {"size": {"seeds": [0, 1], "variants": {
         "sp16": {"regions": {"size": 16}}, "sp8": {}}}}}
-    target = "results/studies/size/sp16/seed1/round2/miou.csv"
-    result = dry_run_with(workdir, studies, target, "results/round1/labels.h5",
-                          "results/studies/size/sp8/seed0/round1/labels.h5")
+    result = dry_run_with(workdir, studies, "results/figures/size.csv",
+                          "results/round1/labels.h5")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     # sp16 needs its own regions and oracle; sp8 shares the default experiment's
     assert counts["regions"] == 2 and counts["oracle"] == 2
-    assert counts["select"] == 2 + 1 + 1 and counts["train_stage2"] == 2
+    # sp8 seed 0 is the default experiment: 3 of the 4 runs are new, 5 rounds each
+    assert counts["select"] == counts["train_stage2"] == 4 * 5
 
-    full = snakemake(workdir, target, "-n", "--configfile", "extra.yaml", timeout=120)
+    full = snakemake(workdir, "results/figures/size.csv", "-n", "--configfile", "extra.yaml",
+                     timeout=120)
     assert "results/regions/synthetic-slic16/regions.h5" in full.stdout
-    assert "results/studies/size/sp16/seed1/round1/stage1.pt" in full.stdout
+    assert "results/round1/stage1.pt" in full.stdout
+    assert re.search(r"results/runs/train_stage1-[0-9a-f]{12}/round1/stage1\.pt", full.stdout)
     assert '"size": 16' not in full.stdout  # shell commands are not printed without -p
-    printed = snakemake(workdir, target, "-n", "-p", "--configfile", "extra.yaml",
-                        timeout=120).stdout
+    printed = snakemake(workdir, "results/figures/size.csv", "-n", "-p", "--configfile",
+                        "extra.yaml", timeout=120).stdout
     assert '"seed": 1' in printed and '"size": 16' in printed
 
 
 @pytest.mark.slow
-def test_unknown_study_variant_is_named(workdir):
-    result = dry_run_with(workdir, {}, "results/studies/nosuch/v/seed0/round1/labels.h5")
+def test_unknown_study_is_named(workdir):
+    result = dry_run_with(workdir, {}, "results/figures/nosuch.csv")
     assert result.returncode != 0
     assert "no study 'nosuch'" in result.stderr + result.stdout
 
 
 def test_experiment_helpers(tmp_path, monkeypatch):
-    """config() merges overrides over the defaults and takes the seed from the path;
-    canonical_prefix maps a variant to the first experiment with equal settings."""
+    """config() merges overrides over the defaults and takes the seed from the name;
+    equal jobs of different experiments share one path (tests/test_sharing.py)."""
     from actseg.experiments import paths
     from actseg.experiments.variants import UnknownExperiment
 
@@ -199,21 +202,20 @@ def test_experiment_helpers(tmp_path, monkeypatch):
     }})
     cfg = experiments.config("studies/a/lr/seed1/")
     assert (cfg["stage2"]["lr"], cfg["stage2"]["iterations"], cfg["seed"]) == (0.1, 300, 1)
-    assert [experiments.canonical_prefix(*spec) for spec in [
-        ("a", "same", 0), ("a", "same", 1), ("a", "lr", 1), ("b", "lr2", 1), ("b", "dom", 0)]
-    ] == ["", "studies/a/same/seed1/", "studies/a/lr/seed1/", "studies/a/lr/seed1/",
-          "studies/b/dom/seed0/"]
     assert paths.regionset_name(experiments.config("studies/b/dom/seed0/")) == "synthetic-slic8"
     with pytest.raises(UnknownExperiment, match="no study 'c'"):
         experiments.config("studies/c/x/seed0/")
     with pytest.raises(UnknownExperiment, match="has no variant 'x'"):
         experiments.config("studies/a/x/seed0/")
     runs = experiments.study_runs("b")
-    # equal settings run once, in the first folder (a path, whatever that study's seeds)
-    assert runs == [("lr2", "multiclass", s, f"results/studies/a/lr/seed{s}/round5/miou.csv")
-                    for s in (0, 1, 2)] + \
-        [("dom", "dominant", s, f"results/studies/b/dom/seed{s}/round5/miou.csv")
-         for s in (0, 1, 2)]
+    # equal settings run once: b's lr2 reads a's lr curves (one path per distinct job)
+    a_lr = {seed: experiments.study_runs("a")[2 + i][3] for i, seed in enumerate((0, 1))}
+    assert [run[:3] for run in runs] == [("lr2", "multiclass", s) for s in (0, 1, 2)] + \
+        [("dom", "dominant", s) for s in (0, 1, 2)]
+    assert [runs[0][3], runs[1][3]] == [a_lr[0], a_lr[1]]
+    assert all(re.fullmatch(r"results/runs/evaluate_stage2-[0-9a-f]{12}/round5/miou\.csv",
+                            run[3]) for run in runs)
+    assert experiments.study_runs("a")[0][3] == "results/round5/miou.csv"  # = default
 
 
 def test_shared_names_that_differ_are_refused(tmp_path, monkeypatch):
@@ -232,13 +234,16 @@ def test_targets_and_inputs_follow_the_rounds():
     cfg = default_config_with({})
     from actseg import schema
     schema.fill_defaults(cfg)
-    assert "previous" not in jobs.select_inputs(cfg, "", 1)
-    assert jobs.select_inputs(cfg, "x/", 2)["model"] == "results/x/round1/stage1.pt"
+    def at(t, name):
+        return paths.round_path("x/", t, name)
+
+    assert "previous" not in jobs.select_inputs(cfg, at, 1)
+    assert jobs.select_inputs(cfg, at, 2)["model"] == "results/x/round1/stage1.pt"
     random = default_config_with({"acquisition": {"method": "random"}})
-    assert "model" not in jobs.select_inputs(random, "", 2)
-    assert jobs.stage1_inputs(cfg, "", 2)["init_classifier"] == "results/round1/stage1.pt"
+    assert "model" not in jobs.select_inputs(random, at, 2)
+    assert jobs.stage1_inputs(cfg, at, 2)["init_classifier"] == "results/x/round1/stage1.pt"
     clean = default_config_with({"stage1": {"keep_classifier": False}})
-    assert "init_classifier" not in jobs.stage1_inputs(clean, "", 2)
+    assert "init_classifier" not in jobs.stage1_inputs(clean, at, 2)
 
 
 # ------------------------------------------------- non-finite numbers, numeric strings

@@ -109,7 +109,7 @@ def test_readme_names_every_output():
     for name in ("regions.h5", "oracle.h5", "labels.h5", "stage1.pt", "stage1_log.csv",
                  "stage1_miou.csv", "pseudo.h5", "pseudo_quality.csv", "stage2.pt",
                  "stage2_log.csv", "miou.csv", "miou.png", "manifest.json",
-                 "results/studies/{study}/{variant}/seed{seed}/", "--rerun-triggers",
+                 "results/runs/{rule}-{hash}/round{t}/", "--rerun-triggers",
                  "workflow/profiles/slurm", "model.pretrained"):
         assert name in README, name
 
@@ -120,16 +120,16 @@ STUDIES = ("region_size", "budget", "acquisition", "losses", "pseudo_labels", "e
 
 @pytest.mark.slow
 def test_every_study_is_runnable_and_identical_variants_run_once(workflow_copy):
-    """All seven studies of config.yaml dry-run together. Distinct experiments: the default
-    one; region_size 5 more; acquisition 3; losses 2; pseudo_labels 4 (expansion's `local`
-    is `w-proto`, `dom-expand` is `dom-sp8`); expansion's `dom`; hyperparams 6 -- 22 of 5
-    rounds, plus budget's 10-round variant: (22 * 5 + 10) * 3 seeds stage-1 trainings."""
+    """All seven studies of config.yaml dry-run together; every distinct training once
+    (tests/test_sharing.py counts them by hand)."""
+    from test_sharing import distinct_trainings
+
     targets = " ".join(f"results/figures/{study}.csv" for study in STUDIES)
     result = run_dry(f"snakemake --cores 2 {targets} results/figures/qualitative.png "
                      "--resources gpu=1", workflow_copy)
     assert result.returncode == 0, result.stdout + result.stderr
     counts = job_counts(result.stdout)
-    assert counts["train_stage1"] == counts["train_stage2"] == (22 * 5 + 10) * 3
+    assert (counts["train_stage1"], counts["train_stage2"]) == distinct_trainings(STUDIES)
     assert counts["study_figure"] == len(STUDIES) and counts["qualitative_figure"] == 1
     assert counts["regions"] == counts["oracle"] == 3  # sp4, sp8, sp16 computed once each
 

@@ -178,7 +178,7 @@ def test_killed_training_is_not_trusted_and_resumes(finished, tmp_path):
 STUDY = {"studies": {"demo": {"seeds": [0], "variants": {
     "base": {},                                   # = the default experiment: not rerun
     "dom": {"labelling": "dominant"},
-    "dom-again": {"labelling": "dominant"},       # = dom: read from dom's folder
+    "dom-again": {"labelling": "dominant"},       # = dom: read from the same folders
 }}}}
 
 
@@ -192,8 +192,7 @@ def test_study_figure_reuses_identical_experiments(finished, tmp_path):
     plan = planned_jobs(result.stdout)
     assert plan == sorted([*round_jobs(ALL_ROUNDS), ("study_figure", 0),
                            ("qualitative_figure", 0)])
-    assert "studies/demo/dom/seed0/" in result.stdout
-    assert "studies/demo/dom-again/" not in result.stdout and "demo/base/" not in result.stdout
+    assert "results/runs/train_stage1-" in result.stdout and "studies/" not in result.stdout
 
     result = snakemake(work, *targets, "--configfile", "study.yaml", "--cores", "2",
                        "--resources", "gpu=1")

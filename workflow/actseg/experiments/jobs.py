@@ -252,6 +252,11 @@ def train_job(stage: int) -> str:
 
 
 # ------------------------------------------------------------------------------- inputs
+# Each *_inputs(cfg, at, round_) declares a job's inputs; `at(t, name)` is where round t's
+# file `name` of the experiment lives (actseg.experiments.branches: one folder per distinct
+# job, so the same file is never built twice); other inputs are shared paths.
+
+At = Callable[[int, str], object]
 
 
 def human_oracle(cfg: dict) -> bool:
@@ -264,66 +269,87 @@ def scores_with_model(cfg: dict, round_: int) -> bool:
     return uses_model_scores(cfg["acquisition"]["method"], round_) and not human_oracle(cfg)
 
 
-def oracle_path(cfg: dict, exp: str, round_: int) -> str:
+def oracle_input(cfg: dict, at: At, round_: int):
     """The label sets that train round t: the simulated oracle.h5 or the answers so far."""
     if human_oracle(cfg):
-        return paths.round_path(exp, round_, "answers.h5")
+        return at(round_, "answers.h5")
     return paths.regions_path(cfg, "oracle")
 
 
-def ranking_inputs(cfg: dict, exp: str, round_: int) -> dict:
+def ranking_inputs(cfg: dict, at: At, round_: int) -> dict:
     """Round t >= 2 extends round t-1's labels; a scored method reads its stage-1 model.
     The human oracle ranks over the ground-truth-free pool table."""
     table = "pool" if human_oracle(cfg) else "oracle"
     inputs = {"regions": paths.regions_path(cfg, "regions"),
               "oracle": paths.regions_path(cfg, table), "data": paths.dataset_inputs(cfg)}
     if round_ >= 2:
-        inputs["previous"] = paths.round_path(exp, round_ - 1, "labels.h5")
+        inputs["previous"] = at(round_ - 1, "labels.h5")
     if uses_model_scores(cfg["acquisition"]["method"], round_):
-        inputs["model"] = paths.round_path(exp, round_ - 1, "stage1.pt")
+        inputs["model"] = at(round_ - 1, "stage1.pt")
     return inputs
 
 
-def select_inputs(cfg: dict, exp: str, round_: int) -> dict:
+def select_inputs(cfg: dict, at: At, round_: int) -> dict:
     """The simulated fill ranks and fills; the human oracle reads the round's queue."""
-    inputs = ranking_inputs(cfg, exp, round_)
+    inputs = ranking_inputs(cfg, at, round_)
     if human_oracle(cfg):
         inputs.pop("model", None)
-        inputs["queue"] = paths.round_path(exp, round_, "queue.h5")
+        inputs["queue"] = at(round_, "queue.h5")
     return inputs
 
 
-def answer_store(exp: str) -> str:
-    """The human oracle's SQLite answer store of experiment `exp` (every round)."""
-    return f"results/{exp}human/answers.sqlite"
+def answers_inputs(cfg: dict, at: At, round_: int) -> dict:
+    """The human oracle's answers so far, as an oracle table (human_answers)."""
+    return {"labels": at(round_, "labels.h5"), "pool": paths.regions_path(cfg, "pool")}
 
 
-def human_options(cfg: dict, exp: str) -> dict:
+def answer_store(labels_round1: str) -> str:
+    """The human oracle's SQLite answer store (every round), next to round 1's labels:
+    results/human/answers.sqlite for the default experiment."""
+    return labels_round1[:-len("round1/labels.h5")] + "human/answers.sqlite"
+
+
+def human_options(cfg: dict, at: At) -> dict:
     """--db of the human oracle's select job (not an input: it changes while people label)."""
-    return {"db": answer_store(exp)} if human_oracle(cfg) else {}
+    return {"db": answer_store(at(1, "labels.h5"))} if human_oracle(cfg) else {}
 
 
-def stage1_inputs(cfg: dict, exp: str, round_: int) -> dict:
+def stage1_inputs(cfg: dict, at: At, round_: int) -> dict:
     """keep_classifier: round t >= 2 starts from round t-1's stage-1 classifier."""
     inputs = {"regions": paths.regions_path(cfg, "regions"),
-              "oracle": oracle_path(cfg, exp, round_),
-              "labels": paths.round_path(exp, round_, "labels.h5"),
+              "oracle": oracle_input(cfg, at, round_),
+              "labels": at(round_, "labels.h5"),
               "data": paths.dataset_inputs(cfg), "pretrained": pretrained_inputs(cfg)}
     if cfg["stage1"]["keep_classifier"] and round_ >= 2:
-        inputs["init_classifier"] = paths.round_path(exp, round_ - 1, "stage1.pt")
+        inputs["init_classifier"] = at(round_ - 1, "stage1.pt")
     return inputs
 
 
-def stage2_evaluate_inputs(exp: str, round_: int) -> dict:
+def stage1_evaluate_inputs(cfg: dict, at: At, round_: int) -> dict:
+    return {"model": at(round_, "stage1.pt"), "labels": at(round_, "labels.h5"),
+            "data": paths.dataset_inputs(cfg)}
+
+
+def pseudo_inputs(cfg: dict, at: At, round_: int) -> dict:
+    return {"model": at(round_, "stage1.pt"), "labels": at(round_, "labels.h5"),
+            "regions": paths.regions_path(cfg, "regions"),
+            "oracle": oracle_input(cfg, at, round_)}
+
+
+def stage2_inputs(cfg: dict, at: At, round_: int) -> dict:
+    return {"pseudo": at(round_, "pseudo.h5"), "pretrained": pretrained_inputs(cfg)}
+
+
+def stage2_evaluate_inputs(cfg: dict, at: At, round_: int) -> dict:
     """miou.csv of round t extends round t-1's curve with round t's two rows."""
-    inputs = {"model": paths.round_path(exp, round_, "stage2.pt"),
-              "labels": paths.round_path(exp, round_, "labels.h5"),
-              "stage1_csv": paths.round_path(exp, round_, "stage1_miou.csv")}
+    inputs = {"model": at(round_, "stage2.pt"), "labels": at(round_, "labels.h5"),
+              "stage1_csv": at(round_, "stage1_miou.csv")}
     if round_ >= 2:
-        inputs["previous"] = paths.round_path(exp, round_ - 1, "miou.csv")
+        inputs["previous"] = at(round_ - 1, "miou.csv")
     return inputs
 
 
 def pretrained_inputs(cfg: dict) -> list[str]:
+    """The weights file as a job reads it (for Snakemake: wait for it / build it)."""
     pretrained = paths.pretrained_path(cfg["model"]["pretrained"])
     return [pretrained] if pretrained else []

@@ -1,7 +1,8 @@
 """The path registry: where each experiment's files live (README.md, "Outputs").
 
-    results/{exp}round{t}/...        one experiment; {exp} is "" for the default experiment
-                                     and "studies/{study}/{variant}/seed{seed}/" for a variant
+    results/{exp}round{t}/...        round files; {exp} is "" for the default experiment's
+                                     jobs, "runs/{rule}-{hash}/" for every other distinct job
+                                     (actseg.experiments.branches)
     results/regions/{dataset}-{method}{size}/{regions,oracle}.h5   shared by experiments
     results/logs/..., results/benchmarks/...   mirror the output paths
 
@@ -109,4 +110,5 @@ def experiment_targets(exp: str, rounds: int) -> list[str]:
 
 
 def study_prefix(study: str, variant: str, seed: int) -> str:
+    """The name of a study variant's experiment (`Experiments.config`; not a folder)."""
     return f"studies/{study}/{variant}/seed{seed}/"

@@ -1,18 +1,20 @@
 """The experiments of a validated config: the default one and every (study, variant, seed),
-each a full config (the variant's overrides merged over the defaults). Identical settings
-run once: a variant equal to an earlier experiment reads that experiment's files."""
+each a full config (the variant's overrides merged over the defaults). No job runs twice:
+every round file lives in one folder per distinct provenance (`branches`), the default
+experiment's under results/round{t}/, the others under results/runs/{rule}-{hash}/."""
 
 from __future__ import annotations
 
 import copy
 import functools
+import json
 import re
 
-import yaml
+from actseg.experiments import branches, paths
 
-from actseg.experiments import paths
-
+# An experiment's name (not a path: its files live in keyed folders, see `path`).
 STUDY_PREFIX = re.compile(r"studies/(?P<study>[^/]+)/(?P<variant>[^/]+)/seed(?P<seed>\d+)/")
+RUNS_FOLDER = re.compile(branches.RUNS_FOLDER)
 
 
 class UnknownExperiment(KeyError):
@@ -38,27 +40,33 @@ def base_config(cfg: dict) -> dict:
     return {key: value for key, value in cfg.items() if key != "studies"}
 
 
-def settings_key(cfg: dict) -> str:
-    return yaml.safe_dump(cfg, sort_keys=True)
-
-
 class Experiments:
     """The experiments of one validated config (`validation.validate_config` builds it)."""
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
         self.studies = cfg.get("studies", {})
+        self._hashes = {}
 
     @functools.cache
     def config(self, exp: str) -> dict:
         """The settings of experiment `exp` ("" = default; "studies/{s}/{v}/seed{n}/" =
-        variant v of study s with seed n). Callers must not modify the result."""
+        variant v of study s with seed n) or of a keyed folder "runs/{rule}-{hash}/" (those
+        of any experiment whose job writes there: they agree on every setting the job's
+        files depend on). Callers must not modify the result."""
         if exp == "":
             return base_config(self.cfg)
+        if RUNS_FOLDER.fullmatch(exp):
+            if exp not in self.folders():
+                raise UnknownExperiment(
+                    f"results/{exp}: no job of this config writes to this folder (its "
+                    "settings changed, or it is another config's); folders are listed by "
+                    "`Experiments.folders`")
+            return self.folders()[exp]
         match = STUDY_PREFIX.fullmatch(exp)
         if match is None:
             raise UnknownExperiment(f"results/{exp}: not an experiment path (results/round{{t}}"
-                                    " or results/studies/{study}/{variant}/seed{n}/)")
+                                    " or results/runs/{rule}-{hash}/round{t}/)")
         variants = self.study(match["study"], f"results/{exp}")["variants"]
         if match["variant"] not in variants:
             raise UnknownExperiment(
@@ -68,26 +76,61 @@ class Experiments:
         cfg["seed"] = int(match["seed"])
         return cfg
 
+    def experiment_names(self):
+        """"" (the default experiment) and "studies/{s}/{v}/seed{n}/" of every variant."""
+        yield ""
+        for study, spec in self.studies.items():
+            for variant in spec["variants"]:
+                for seed in spec["seeds"]:
+                    yield paths.study_prefix(study, variant, seed)
+
+    def _hash(self, cfg: dict, node: str, round_: int) -> str:
+        key = (json.dumps(cfg, sort_keys=True), node, branches.round_class(round_))
+        if key not in self._hashes:
+            self._hashes[key] = branches.provenance_hash(cfg, node, key[2])
+        return self._hashes[key]
+
+    def folder(self, cfg: dict, node: str, round_: int) -> str:
+        """The {exp} of the folder holding `node`'s files of round t in experiment `cfg`:
+        "" where the default experiment's job is the same, else "runs/{node}-{hash}/"."""
+        digest = self._hash(cfg, node, round_)
+        if digest == self._hash(self.config(""), node, round_):
+            return ""
+        return f"runs/{node}-{digest}/"
+
+    def path(self, cfg: dict, round_: int, name: str) -> str:
+        """results/{folder}round{t}/{name}: where round t's file `name` of experiment `cfg`
+        is built (once, whichever experiments read it)."""
+        return paths.round_path(self.folder(cfg, branches.FILES[name], round_), round_, name)
+
+    def at(self, cfg: dict):
+        """at(t, name) -> path, for jobs.*_inputs."""
+        return lambda round_, name: self.path(cfg, round_, name)
+
+    @functools.cache
+    def folders(self) -> dict:
+        """{keyed folder "runs/{rule}-{hash}/": the config of an experiment writing there}
+        over every experiment of the config (rounds 1 and 2: later rounds share round 2's
+        folder)."""
+        nodes = set(branches.FILES.values())
+        folders = {}
+        for exp in self.experiment_names():
+            cfg = self.config(exp)
+            human = cfg["oracle"]["source"] == "human"
+            for node in nodes:
+                if node.startswith("human_") and not human:
+                    continue
+                for round_ in range(1, min(cfg["rounds"], 2) + 1):
+                    folder = self.folder(cfg, node, round_)
+                    if folder:
+                        folders.setdefault(folder, cfg)
+        return folders
+
     def study(self, name: str, where: str) -> dict:
         if name not in self.studies:
             raise UnknownExperiment(f"{where}: no study {name!r} in the config "
                                     f"(studies: {', '.join(self.studies) or 'none'})")
         return self.studies[name]
-
-    @functools.cache
-    def canonical_prefix(self, study: str, variant: str, seed: int) -> str:
-        """The first experiment with the same settings as (study, variant, seed): the
-        default experiment, else the earliest study variant in config order. Figure rules
-        read the curve there, so identical variants run once."""
-        wanted = settings_key(self.config(paths.study_prefix(study, variant, seed)))
-        if settings_key(self.config("")) == wanted:
-            return ""
-        for other, spec in self.studies.items():
-            for name in spec["variants"]:
-                prefix = paths.study_prefix(other, name, seed)
-                if settings_key(self.config(prefix)) == wanted:
-                    return prefix
-        raise AssertionError("unreachable: the variant itself matches")
 
     def all_configs(self):
         """(where, config) of the default experiment and every study variant (at its first
@@ -134,14 +177,13 @@ class Experiments:
 
     def study_runs(self, study: str) -> list[tuple[str, str, int, str]]:
         """[(variant, labelling, seed, curve path)] of every run of the study, config
-        order; the curve is read where the canonical experiment writes it."""
+        order; the curve is read from its folder (equal variants read the same file)."""
         spec = self.study(study, f"results/figures/{study}.csv")
         runs = []
         for variant in spec["variants"]:
             for seed in spec["seeds"]:
-                prefix = self.canonical_prefix(study, variant, seed)
-                cfg = self.config(prefix)
-                curve = paths.round_path(prefix, cfg["rounds"], "miou.csv")
+                cfg = self.config(paths.study_prefix(study, variant, seed))
+                curve = self.path(cfg, cfg["rounds"], "miou.csv")
                 runs.append((variant, cfg["labelling"], seed, curve))
         return runs
 

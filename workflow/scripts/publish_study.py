@@ -1,0 +1,37 @@
+"""Copy a finished study's figure files (results/figures/{study}.csv, _summary.csv, .png)
+into docs/results/studies/ and record its provenance in the README.md there (logic:
+actseg.published). Run from the checkout after the study finished, e.g.
+
+    python workflow/scripts/publish_study.py region_size --wall-s 5400 \
+        --command "snakemake --cores 2 results/figures/region_size.csv --resources gpu=1"
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPOSITORY / "workflow"))
+
+from actseg.published import PUBLISHED, publish  # noqa: E402
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("study", nargs="+")
+    parser.add_argument("--command", required=True, help="the exact command that ran it")
+    parser.add_argument("--wall-s", type=float, required=True, help="its wall time in s")
+    parser.add_argument("--figures", type=Path, default=Path("results/figures"))
+    parser.add_argument("--dest", type=Path, default=REPOSITORY / PUBLISHED)
+    parser.add_argument("--machine", help="override the detected cores / GPU description")
+    args = parser.parse_args(argv)
+    for study in args.study:
+        for path in publish(study, args.figures, args.dest, args.command, args.wall_s,
+                            REPOSITORY, args.machine):
+            print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -233,3 +233,50 @@ def test_head_mismatch_names_the_head(tmp_path):
     with pytest.raises(PretrainedWeightsError, match="do not match the ASPP and decoder"):
         build_model("small", num_classes=3, pretrained=path)
     build_model("small", num_classes=3, pretrained=path, pretrained_head=False)
+
+
+@pytest.mark.parametrize("name", ["BasicBlock", "Bottleneck"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_blocks_compute_what_torchvisions_compute_with_its_names(name, stride):
+    """actseg.blocks stands in for torchvision's blocks (whose import costs every job ~2 s):
+    the same state-dict keys and shapes, and the same outputs from the same weights."""
+    import torchvision.models.resnet as tv
+
+    from actseg import blocks
+
+    planes, inplanes = 4, 8
+    ours_cls, theirs_cls = getattr(blocks, name), getattr(tv, name)
+    out = planes * ours_cls.expansion
+
+    def downsample():
+        return torch.nn.Sequential(torch.nn.Conv2d(inplanes, out, 1, stride=stride, bias=False),
+                                   torch.nn.BatchNorm2d(out))
+
+    torch.manual_seed(0)
+    theirs = theirs_cls(inplanes, planes, stride, downsample())
+    for module in theirs.modules():  # non-trivial BN statistics and affine parameters
+        if isinstance(module, torch.nn.BatchNorm2d):
+            torch.nn.init.uniform_(module.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(module.bias, -0.5, 0.5)
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 1.5)
+    ours = ours_cls(inplanes, planes, stride, downsample())
+    assert ours.expansion == theirs_cls.expansion
+    theirs_state = theirs.state_dict()
+    assert {k: v.shape for k, v in ours.state_dict().items()} == \
+        {k: v.shape for k, v in theirs_state.items()}
+    ours.load_state_dict(theirs_state)
+    x = torch.randn(2, inplanes, 9, 11)
+    for mode in ("eval", "train"):
+        getattr(ours, mode)(), getattr(theirs, mode)()
+        torch.testing.assert_close(ours(x), theirs(x))
+
+
+def test_model_import_does_not_load_torchvision():
+    import subprocess
+    import sys
+
+    code = "import sys, actseg.model; print('torchvision' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from actseg.blocks import BasicBlock, Bottleneck
 from actseg.errors import ActsegError
 from actseg.weightfile import file_problem, unreadable
 

@@ -35,9 +35,13 @@ class ServerProcess:
 
     def __init__(self, survey: Path, db: Path, port: int = 0):
         self.survey, self.db = survey, db
+        self._start(["survey", "serve", "--survey", str(survey), "--db", str(db),
+                     "--port", str(port)])
+
+    def _start(self, argv: list[str]) -> None:
+        """Run `actseg ARGV` (a server printing `name link` lines, then `serving URL`)."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "actseg", "survey", "serve", "--survey", str(survey),
-             "--db", str(db), "--port", str(port)],
+            [sys.executable, "-m", "actseg", *argv],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.links: dict[str, str] = {}
         for line in self.process.stdout:
@@ -47,7 +51,8 @@ class ServerProcess:
                 return
             participant, link = line.split()
             self.links[participant] = link
-        raise RuntimeError(f"the survey server exited with {self.process.wait()}")
+        raise RuntimeError(f"the server ({' '.join(argv[:2])}) exited with "
+                           f"{self.process.wait()}")
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)

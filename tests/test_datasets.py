@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import shutil
 import re
 
 import numpy as np
@@ -266,3 +267,42 @@ def test_voc_corrupt_jpeg_named(voc):
     truncate_file(ds.image_path(1), keep=0.3)
     with pytest.raises(DatasetError, match=named(ds.image_path(1)) + ".*corrupt"):
         ds.load_image(1)
+
+
+def test_cityscapes_split_without_ground_truth_opens_with_labels_optional(cityscapes):
+    root, _ = cityscapes
+    labelled = open_dataset("cityscapes", root, "train", labels="optional")
+    assert labelled.has_labels
+    image = labelled.load_image(0)
+    shutil.rmtree(root / "gtFine" / "train")
+    with pytest.raises(DatasetError, match=named(root / "gtFine" / "train")):
+        open_dataset("cityscapes", root, "train")
+    ds = open_dataset("cityscapes", root, "train", labels="optional")
+    assert not ds.has_labels and ds.image_ids == labelled.image_ids
+    np.testing.assert_array_equal(ds.load_image(0), image)
+    ds.verify()
+    with pytest.raises(DatasetError, match="'train' split has no ground truth"):
+        ds.load_label(0)
+    (root / "gtFine" / "train").mkdir()  # an empty folder is no ground truth either
+    assert not open_dataset("cityscapes", root, "train", labels="optional").has_labels
+    with pytest.raises(ValueError, match="labels must be one of"):
+        open_dataset("cityscapes", root, "train", labels="maybe")
+
+
+def test_cityscapes_partial_ground_truth_is_still_an_error(cityscapes):
+    root, _ = cityscapes
+    ds = open_dataset("cityscapes", root, "train")
+    ds.label_path(0).unlink()
+    with pytest.raises(DatasetError, match=named(ds.image_path(0)) + ".*has no ground truth"):
+        open_dataset("cityscapes", root, "train", labels="optional")
+
+
+def test_voc_split_without_ground_truth_opens_with_labels_optional(voc):
+    root, _ = voc
+    labelled = open_dataset("voc", root, "train")
+    for image_id in labelled.image_ids:
+        (root / "SegmentationClass" / f"{image_id}.png").unlink()
+    ds = open_dataset("voc", root, "train", labels="optional")
+    assert not ds.has_labels and ds.image_ids == labelled.image_ids
+    with pytest.raises(DatasetError, match="no ground truth"):
+        ds.load_label(0)

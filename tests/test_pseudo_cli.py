@@ -145,6 +145,33 @@ def test_quality_csv_recomputed_from_store(env, tmp_path):
         assert key in row.index
 
 
+def test_no_ground_truth_read_with_the_human_oracle_or_without_label_files(env, tmp_path):
+    """The quality CSV keeps its row, marked ground_truth "none", with coverage only; the
+    pseudo labels are those of the simulated run."""
+    import dataclasses
+    import shutil
+
+    assert pseudo(env, tmp_path / "truth") == 0
+    reference = pd.read_csv(tmp_path / "truth" / "pseudo_quality.csv").iloc[0]
+    assert "ground_truth" not in reference.index
+    root = tmp_path / "city"
+    shutil.copytree(env["fx"].root, root)
+    shutil.rmtree(root / "gtFine" / "train")
+    unlabelled = {**env, "fx": dataclasses.replace(env["fx"], root=root)}
+    runs = {"human": pseudo(env, tmp_path / "human", "--oracle-source", "human"),
+            "unlabelled": pseudo(unlabelled, tmp_path / "unlabelled")}
+    for name, code in runs.items():
+        assert code == 0, name
+        row = pd.read_csv(tmp_path / name / "pseudo_quality.csv").iloc[0]
+        assert row["ground_truth"] == "none"
+        assert row["coverage"] == reference["coverage"] and row["images"] == reference["images"]
+        assert row[["accuracy", "mean_precision", "mean_recall", "recall_undefined"]].isna().all()
+        truth, mine = PseudoStore(tmp_path / "truth/pseudo.h5"), PseudoStore(tmp_path / name /
+                                                                              "pseudo.h5")
+        for slot in range(len(truth)):
+            np.testing.assert_array_equal(truth.label(slot), mine.label(slot))
+
+
 def test_dominant_labels_give_one_class_per_region(env, tmp_path):
     assert pseudo(env, tmp_path, labels=env["dominant"], labelling="dominant") == 0
     fx = env["fx"]

@@ -82,7 +82,7 @@ def run_pool(args: argparse.Namespace) -> None:
 
     settings = resolve_settings(args, "human_pool")
     regions = RegionsStore(args.regions)
-    dataset = open_dataset_split(args.dataset, args.root, "train")
+    dataset = open_dataset_split(args.dataset, args.root, "train", labels="optional")
     table = pool_table(regions, dataset.num_classes, args.trim_width,
                        {**settings, "regions": str(args.regions)})
     write_oracle(args.out, table)

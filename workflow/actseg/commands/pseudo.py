@@ -7,7 +7,10 @@ reference quirk of docs/method.md §6: tau is NOT applied here), labels each ima
 maps through `stores.PseudoWriter` (atomic). The quality CSV compares the maps with the
 ground truth of those images: one row with coverage, accuracy and per-class precision and
 recall (definitions in `actseg.pseudo.quality_row`; ground-truth void is left out of the
-accuracy/precision/recall denominators).
+accuracy/precision/recall denominators). With the human oracle (`oracle.source: human`), or
+whenever the train split has no label files, no ground truth is read: the CSV keeps its one
+row with `ground_truth` = "none", the pixel counts and coverage (which need none) and empty
+accuracy, precision and recall, so the workflow's outputs are the same on both paths.
 """
 
 from __future__ import annotations
@@ -58,12 +61,17 @@ def run(args: argparse.Namespace) -> None:
     _check_labels(args, labels)
     check_store_shapes(args, regions, oracle, labels)
     dataset = open_train_split(args, regions, oracle)
+    truth = dataset.has_labels and args.oracle_source != "human"
+    if not truth:
+        log.info("no train ground truth is read (%s): the quality CSV holds coverage only",
+                 "the human oracle" if dataset.has_labels else "the train split has none")
     bits = np.where(labels.labelled, oracle.label_sets(args.labelling), 0).astype(np.uint32)
     image_index = np.flatnonzero((bits != 0).any(1))
     if len(image_index) == 0:
         log.warning("%s: no labelled region, writing an empty pseudo-label store", args.labels)
-    confusion = _write_pseudo(args, dataset, regions, oracle.num_classes, bits, image_index)
-    _write_quality(args, confusion, dataset.class_names, len(image_index))
+    confusion = _write_pseudo(args, dataset, regions, oracle.num_classes, bits, image_index,
+                              truth)
+    _write_quality(args, confusion, dataset.class_names, len(image_index), truth)
 
 
 def _check_labels(args, labels: LabelState) -> None:
@@ -84,9 +92,9 @@ def _load_stage1(args, num_classes: int):
 
 
 def _write_pseudo(args, dataset, regions: RegionsStore, num_classes: int, bits: np.ndarray,
-                  image_index: np.ndarray) -> np.ndarray:
+                  image_index: np.ndarray, truth: bool) -> np.ndarray:
     """Label every image of `image_index` into `args.out`; returns the summed quality
-    confusion counts (C+1, C+2)."""
+    confusion counts (C+1, C+2), against all-void ground truth without `truth`."""
     import torch
 
     from actseg.inference import predict
@@ -128,11 +136,17 @@ def _write_pseudo(args, dataset, regions: RegionsStore, num_classes: int, bits: 
                     expand=args.expand, rule=args.rule,
                     sources=args.sources or "all").cpu().numpy()
                 writer.add(slot_of[n], label_map)
-                confusion += quality_confusion(label_map, dataset.load_label(n), num_classes)
+                gt = (dataset.load_label(n) if truth
+                      else np.full(label_map.shape, 255, dtype=np.uint8))
+                confusion += quality_confusion(label_map, gt, num_classes)
     return confusion
 
 
-def _write_quality(args, confusion: np.ndarray, class_names: list[str], images: int) -> None:
+WITHOUT_TRUTH = ("pixels", "labelled_pixels", "coverage")  # what needs no ground truth
+
+
+def _write_quality(args, confusion: np.ndarray, class_names: list[str], images: int,
+                   truth: bool) -> None:
     import pandas as pd
 
     from actseg.fileio import atomic_output
@@ -140,7 +154,11 @@ def _write_quality(args, confusion: np.ndarray, class_names: list[str], images: 
     row = {"round": args.round, "method": args.method,
            "expand": bool(args.expand and args.method == "prototype"),
            "rule": args.rule, "labelling": args.labelling, "images": images}
-    row.update(quality_row(confusion, list(class_names)))
+    quality = quality_row(confusion, list(class_names))
+    if not truth:
+        row["ground_truth"] = "none"
+        quality = {k: (v if k in WITHOUT_TRUTH else np.nan) for k, v in quality.items()}
+    row.update(quality)
     with atomic_output(args.quality_csv) as tmp:
         pd.DataFrame([row]).to_csv(tmp, index=False)
     log.info("%s: %d images, coverage %.3f, accuracy %.3f, mean precision %.3f, mean recall "

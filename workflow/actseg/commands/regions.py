@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> None:
     options = {"compactness": args.compactness} if args.compactness is not None else {}
     attrs = {"dataset": args.dataset, "split": args.split, "root": str(args.root)}
     try:
-        dataset = open_dataset(args.dataset, args.root, args.split)
+        dataset = open_dataset(args.dataset, args.root, args.split, labels="optional")
         counts = write_regions(args.out, dataset, args.method, args.size, args.workers,
                                options, attrs)
     except (DatasetError, RegionError, StoreError) as err:

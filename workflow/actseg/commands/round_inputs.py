@@ -8,19 +8,21 @@ from actseg.cli import CommandError
 from actseg.stores import LabelState, OracleTable, RegionsStore
 
 
-def open_dataset_split(kind: str, root: str, split: str):
+def open_dataset_split(kind: str, root: str, split: str, labels: str = "required"):
     from actseg.datasets import DatasetError, open_dataset
 
     try:
-        return open_dataset(kind, root, split)
+        return open_dataset(kind, root, split, labels)
     except DatasetError as err:
         raise CommandError(str(err)) from err
 
 
 def open_train_split(args, regions: RegionsStore, oracle: OracleTable):
-    """The train split of `args.dataset` at `args.root`, checked against the stores."""
+    """The train split of `args.dataset` at `args.root`, checked against the stores; it may
+    have no ground truth (the human oracle's pool): selection and pseudo labels never read
+    it (the pseudo-label quality CSV says so)."""
     check_store_shapes(args, regions, oracle)
-    dataset = open_dataset_split(args.dataset, args.root, "train")
+    dataset = open_dataset_split(args.dataset, args.root, "train", labels="optional")
     if list(dataset.image_ids) != list(regions.image_ids):
         raise CommandError(f"{args.regions} was cut from other images than the train split of "
                            f"{args.root} ({len(regions.image_ids)} vs {len(dataset)} images)")

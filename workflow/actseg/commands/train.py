@@ -112,6 +112,10 @@ def checkpoint_validation(args, dataset, trainset, device):
     if choice == "final":
         return trainset, None
     if choice == "best_heldout":
+        if not dataset.has_labels:
+            raise ValueError(f"train.checkpoint best_heldout scores train images against "
+                             f"their ground truth, and the train split of {args.root} has "
+                             "none; use final or best_val")
         images = heldout_images(len(dataset), args.heldout_images)
         trainset, scored = without_images(trainset, images), dataset
     else:
@@ -156,7 +160,10 @@ def run(args: argparse.Namespace) -> None:
     augment = TrainAugment(tuple(args.crop_size), tuple(args.scale_range))
     inputs = input_identity(args)
     try:
-        dataset = open_dataset(args.dataset, args.root, "train")
+        # stages 1 and 2 train on region labels and pseudo labels: the train split may have
+        # no ground truth (the human oracle's pool); stage 0 trains on it
+        dataset = open_dataset(args.dataset, args.root, "train",
+                               labels="required" if args.stage == 0 else "optional")
         trainset, objective = build_trainset(args, dataset, augment)
         trainset, validation = checkpoint_validation(args, dataset, trainset,
                                                      resolve_device(args.device))

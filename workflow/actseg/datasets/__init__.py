@@ -3,7 +3,8 @@
 Kinds: "synthetic" (the embedded city, a Cityscapes-layout tree written by
 `python -m actseg synth`), "cityscapes" and "voc". Every reader yields sorted image ids,
 RGB uint8 images and uint8 train-id label maps with 255 = void; bad input raises
-`DatasetError` naming the file or folder.
+`DatasetError` naming the file or folder. `labels="optional"` opens a split that has no
+ground truth at all (the human oracle's training pool); reading a label of it raises.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ KINDS = ("synthetic", "cityscapes", "voc")
 __all__ = ["KINDS", "DatasetError", "SegmentationDataset", "class_frequencies", "open_dataset"]
 
 
-def open_dataset(kind: str, root: str | Path, split: str) -> SegmentationDataset:
-    """The `split` of the dataset of type `kind` stored under `root`."""
+def open_dataset(kind: str, root: str | Path, split: str,
+                 labels: str = "required") -> SegmentationDataset:
+    """The `split` of the dataset of type `kind` stored under `root`; `labels` "required"
+    (every image has its label file) or "optional" (all of them, or none)."""
     if kind in ("synthetic", "cityscapes"):
         from actseg.datasets.cityscapes import CityscapesDataset
 
-        return CityscapesDataset(root, split)
+        return CityscapesDataset(root, split, labels)
     if kind == "voc":
         from actseg.datasets.voc import VOCDataset
 
-        return VOCDataset(root, split)
+        return VOCDataset(root, split, labels)
     raise DatasetError(f"unknown dataset kind {kind!r}; expected one of {', '.join(KINDS)}")

@@ -5,7 +5,9 @@ Layout under `root`:
     gtFine/{split}/{city}/{city}_{seq}_{frame}_gtFine_labelIds.png
 Image id = `{city}_{seq}_{frame}`. Label files hold the official label ids 0..33 (the
 license plate, id -1, is never drawn into labelIds files); the 19 evaluated classes map to
-train ids 0..18, every other valid id to 255, anything else is an error.
+train ids 0..18, every other valid id to 255, anything else is an error. With
+`labels="optional"`, a split without any label file (no `gtFine/{split}` folder, or an empty
+one) opens without ground truth; a split with some label files must have all of them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from actseg.datasets.common import (
     DatasetError,
     SegmentationDataset,
     build_lookup,
+    check_labels_mode,
     pair_files,
     require_dir,
 )
@@ -59,13 +62,21 @@ class CityscapesDataset(SegmentationDataset):
     class_names = CLASS_NAMES
     lookup = build_lookup(LABEL_TO_TRAIN, valid_ids=LABEL_NAMES.keys())
 
-    def __init__(self, root: str | Path, split: str) -> None:
+    def __init__(self, root: str | Path, split: str, labels: str = "required") -> None:
+        check_labels_mode(labels)
         root = require_dir(Path(root), "dataset root")
         image_dir = require_dir(root / "leftImg8bit" / split, f"image folder of split {split!r}")
-        label_dir = require_dir(root / "gtFine" / split, f"ground-truth folder of split {split!r}")
+        label_dir = root / "gtFine" / split
+        if labels == "required" or label_dir.exists():
+            require_dir(label_dir, f"ground-truth folder of split {split!r}")
         images = _index_tree(image_dir, IMAGE_SUFFIX)
-        labels = _index_tree(label_dir, LABEL_SUFFIX)
+        found = _index_tree(label_dir, LABEL_SUFFIX) if label_dir.is_dir() else {}
         if not images:
             raise DatasetError(f"{image_dir}: no *{IMAGE_SUFFIX} images in any city folder")
+        if labels == "optional" and not found:
+            ids = sorted(images)
+            super().__init__(root, split, ids, [images[k] for k in ids], None)
+            return
+        labels = found
         ids = pair_files(images, labels, "image", f"ground truth (*{LABEL_SUFFIX})")
         super().__init__(root, split, ids, [images[k] for k in ids], [labels[k] for k in ids])

@@ -119,20 +119,24 @@ def apply_lookup(raw: np.ndarray, table: np.ndarray, path: str | os.PathLike) ->
 class SegmentationDataset:
     """Image/label pairs of one split; subclasses set `class_names` and the id lookup table.
 
-    `image_ids` are sorted and unique; index `i` everywhere means `image_ids[i]`.
+    `image_ids` are sorted and unique; index `i` everywhere means `image_ids[i]`. A split
+    opened with `labels="optional"` and no label file at all (a pool labelled by people,
+    `oracle.source: human`) has `label_paths` None: `has_labels` is False, images load
+    unchecked against labels, and `load_label` raises a DatasetError saying so.
     """
 
     class_names: list[str] = []
     lookup: np.ndarray = np.zeros(256, dtype=np.int16)
 
     def __init__(self, root: Path, split: str, image_ids: list[str],
-                 image_paths: list[Path], label_paths: list[Path]) -> None:
+                 image_paths: list[Path], label_paths: list[Path] | None) -> None:
         order = sorted(range(len(image_ids)), key=image_ids.__getitem__)
         self.root = Path(root)
         self.split = split
         self.image_ids = [image_ids[i] for i in order]
         self._image_paths = [Path(image_paths[i]) for i in order]
-        self._label_paths = [Path(label_paths[i]) for i in order]
+        self._label_paths = (None if label_paths is None
+                             else [Path(label_paths[i]) for i in order])
 
     @property
     def num_classes(self) -> int:
@@ -148,8 +152,19 @@ class SegmentationDataset:
     def image_path(self, i: int) -> Path:
         return self._image_paths[i]
 
+    @property
+    def has_labels(self) -> bool:
+        return self._label_paths is not None
+
     def label_path(self, i: int) -> Path:
+        self._require_labels()
         return self._label_paths[i]
+
+    def _require_labels(self) -> None:
+        if self._label_paths is None:
+            raise DatasetError(f"{self.root}: the {self.split!r} split has no ground truth "
+                               "(no label files); only the human oracle (oracle.source: "
+                               "human) works without it")
 
     def image_size(self, i: int) -> tuple[int, int]:
         """(H, W) of image `i`, read from the file header."""
@@ -158,11 +173,13 @@ class SegmentationDataset:
     def load_image(self, i: int) -> np.ndarray:
         """(H, W, 3) uint8 RGB; checked against the label's size."""
         image = read_image_rgb(self._image_paths[i])
-        self._check_size(i, image.shape[:2], read_size(self._label_paths[i]))
+        if self._label_paths is not None:
+            self._check_size(i, image.shape[:2], read_size(self._label_paths[i]))
         return image
 
     def load_label(self, i: int) -> np.ndarray:
         """(H, W) uint8 train ids 0..C-1, 255 = void; checked against the image's size."""
+        self._require_labels()
         raw = read_label_indices(self._label_paths[i])
         self._check_size(i, read_size(self._image_paths[i]), raw.shape[:2])
         return apply_lookup(raw, self.lookup, self._label_paths[i])
@@ -172,6 +189,8 @@ class SegmentationDataset:
         without decoding them; DatasetError naming the first bad file."""
         for i in range(len(self)):
             verify_file(self._image_paths[i])
+            if self._label_paths is None:
+                continue
             verify_file(self._label_paths[i])
             self._check_size(i, read_size(self._image_paths[i]), read_size(self._label_paths[i]))
 
@@ -181,6 +200,14 @@ class SegmentationDataset:
                 f"{self._label_paths[i]}: label size {tuple(label_hw)} (H, W) does not match "
                 f"image {self._image_paths[i]} of size {tuple(image_hw)}"
             )
+
+
+LABELS = ("required", "optional")
+
+
+def check_labels_mode(labels: str) -> None:
+    if labels not in LABELS:
+        raise ValueError(f"labels must be one of {LABELS}, got {labels!r}")
 
 
 def pair_files(images: dict[str, Path], labels: dict[str, Path],

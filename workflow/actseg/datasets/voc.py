@@ -5,6 +5,8 @@ Layout under `root` (the `VOC2012` folder):
     JPEGImages/{id}.jpg
     SegmentationClass/{id}.png           palette PNG; the indices are the class ids
 Indices 0..20 are the 21 classes (0 = background), 255 the void border; 21..254 are errors.
+With `labels="optional"`, a split none of whose images has a label file opens without
+ground truth.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from actseg.datasets.common import (
     DatasetError,
     SegmentationDataset,
     build_lookup,
+    check_labels_mode,
     pair_files,
     require_dir,
 )
@@ -53,13 +56,24 @@ class VOCDataset(SegmentationDataset):
     class_names = CLASS_NAMES
     lookup = build_lookup({i: i for i in range(len(CLASS_NAMES))}, valid_ids=[255])
 
-    def __init__(self, root: str | Path, split: str) -> None:
+    def __init__(self, root: str | Path, split: str, labels: str = "required") -> None:
+        check_labels_mode(labels)
         root = require_dir(Path(root), "dataset root")
         ids = read_split_ids(root / "ImageSets" / "Segmentation" / f"{split}.txt")
         image_dir = require_dir(root / "JPEGImages", "image folder")
-        label_dir = require_dir(root / "SegmentationClass", "ground-truth folder")
+        label_dir = root / "SegmentationClass"
+        if labels == "required" or label_dir.exists():
+            require_dir(label_dir, "ground-truth folder")
         images = _existing(image_dir, ids, ".jpg")
-        labels = _existing(label_dir, ids, ".png")
+        found = _existing(label_dir, ids, ".png")
+        if labels == "optional" and not found:
+            missing = [i for i in ids if i not in images]
+            if missing:
+                raise DatasetError(f"{image_dir / (missing[0] + '.jpg')}: image listed in the "
+                                   f"{split!r} split does not exist")
+            super().__init__(root, split, ids, [images[k] for k in ids], None)
+            return
+        labels = found
         unlisted = [i for i in ids if i not in images and i not in labels]
         if unlisted:
             raise DatasetError(f"{image_dir / (unlisted[0] + '.jpg')}: image listed in the "

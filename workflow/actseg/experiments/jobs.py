@@ -142,7 +142,8 @@ def shipped_weights(values, round_):
 
 
 def human_oracle_only(values, round_):
-    """The answer server's settings matter to the human oracle only."""
+    """The oracle's source and the answer server's settings matter to the human oracle only
+    (select; pseudo, whose quality CSV needs train ground truth the human path never reads)."""
     if values.get("oracle_source") == "human":
         return values
     return _without(values, "oracle_source", "url")
@@ -222,8 +223,8 @@ JOBS = {
     "pseudo": Job({**DATA, "labelling": "labelling", "method": "pseudo.method",
                    "expand": "pseudo.expand", "rule": "pseudo.rule",
                    "sources": "pseudo.sources", "renormalize": "pseudo.renormalize",
-                   **inference("pseudo.batch_size")},
-                  (normalised_root, rule_only_when_expanding)),
+                   "oracle_source": "oracle.source", **inference("pseudo.batch_size")},
+                  (normalised_root, rule_only_when_expanding, human_oracle_only)),
     "qualitative": Job({**DATA, "device": "device"}, (normalised_root,)),
     "pretrain": Job({"backbone": "model.backbone", "stem": "model.stem",
                      "iterations": "pretrain.iterations", "batch_size": "pretrain.batch_size",

@@ -61,7 +61,7 @@ class Patches:
         from actseg.datasets import open_dataset
         from actseg.stores import RegionsStore
 
-        return open_dataset(kind, root, "train"), RegionsStore(regions)
+        return open_dataset(kind, root, "train", labels="optional"), RegionsStore(regions)
 
     def png(self, queue: QueryQueue, rank: int) -> bytes:
         from PIL import Image

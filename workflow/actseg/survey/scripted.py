@@ -49,6 +49,9 @@ class ScriptedParticipant:
         return self.page.get_attribute("#question", "data-question")
 
     def progress(self) -> str:
+        """The progress line, once the page has its state (not "Loading…" any more)."""
+        self.page.wait_for_function(
+            "() => document.getElementById('progress').textContent !== 'Loading\u2026'")
         return self.page.inner_text("#progress")
 
     def answer(self, delay_ms: int, classes=None, detour: int | None = None) -> str:

@@ -12,8 +12,10 @@ from actseg.regions import (
     RegionError,
     band_radius,
     boundary_band,
+    chunk_indices,
     grid_regions,
     make_regions,
+    merge_regions,
     region_adjacency,
     relabel_consecutive,
     seeds_regions,
@@ -264,3 +266,101 @@ def test_regions_cli_names_a_missing_dataset_root(tmp_path, capsys):
     assert code == 1
     assert "nowhere" in capsys.readouterr().err
     assert not (tmp_path / "regions.h5").exists()
+
+
+# ------------------------------------------------------------- regions in chunk jobs (region_jobs)
+
+
+@pytest.mark.parametrize("count,chunks", [(7, 3), (3, 3), (2975, 16), (1, 1)])
+def test_chunks_partition_the_split_in_order(count, chunks):
+    parts = [chunk_indices(count, k, chunks) for k in range(chunks)]
+    assert np.array_equal(np.concatenate(parts), np.arange(count))
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def store_arrays(path) -> dict:
+    import h5py
+
+    with h5py.File(path) as f:
+        return {k: f[k][()] for k in f}, {k: f.attrs[k] for k in f.attrs}
+
+
+@pytest.mark.parametrize("method", ["slic", "grid"])
+def test_merged_chunks_equal_the_one_job_store(tmp_path, method):
+    split = image_split(((40, 56), (32, 48), (40, 56), (24, 40), (40, 56)))
+    whole = tmp_path / "whole.h5"
+    write_regions(whole, split, method, 8, attrs={"dataset": "fake"})
+    parts = [tmp_path / f"{k}.h5" for k in range(3)]
+    for k, part in enumerate(parts):
+        write_regions(part, split, method, 8, attrs={"dataset": "fake"}, chunk=(k, 3))
+        assert RegionsStore(part).image_ids == [split.image_ids[i]
+                                                for i in chunk_indices(5, k, 3)]
+    merged = tmp_path / "merged.h5"
+    counts = merge_regions(merged, parts)
+    assert counts.tolist() == RegionsStore(whole).n_regions.tolist()
+    (a, attrs_a), (b, attrs_b) = store_arrays(whole), store_arrays(merged)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+        assert a[key].dtype == b[key].dtype, key
+    assert {k: str(v) for k, v in attrs_a.items()} == {k: str(v) for k, v in attrs_b.items()}
+
+
+def test_merge_rejects_missing_or_shuffled_chunks(tmp_path):
+    split = image_split()
+    parts = [tmp_path / f"{k}.h5" for k in range(3)]
+    for k, part in enumerate(parts):
+        write_regions(part, split, "grid", 8, chunk=(k, 3))
+    with pytest.raises(RegionError, match="chunks 0..1 of 2"):
+        merge_regions(tmp_path / "m.h5", parts[:2])
+    with pytest.raises(RegionError, match="in order"):
+        merge_regions(tmp_path / "m.h5", [parts[1], parts[0], parts[2]])
+    other = tmp_path / "other.h5"
+    write_regions(other, split, "grid", 4, chunk=(2, 3))
+    with pytest.raises(RegionError, match="different settings"):
+        merge_regions(tmp_path / "m.h5", [parts[0], parts[1], other])
+    assert not (tmp_path / "m.h5").exists()
+    with pytest.raises(RegionError, match="no images"):
+        write_regions(tmp_path / "empty.h5", split, "grid", 8, chunk=(0, 4))
+
+
+def test_regions_cli_chunks_and_merge(tmp_path):
+    """`actseg regions --chunk K/N` jobs merged with --merge give the one-job store."""
+    from actseg.cli import main
+
+    root = tmp_path / "city"
+    assert main(["synth", "--out", str(root), "--settings",
+                 '{"height": 32, "n_train": 5, "n_val": 1, "seed": 0, "width": 64}']) == 0
+    common = ["regions", "--dataset", "synthetic", "--root", str(root), "--method", "slic",
+              "--size", "8"]
+    assert main([*common, "--out", str(tmp_path / "whole.h5")]) == 0
+    parts = [str(tmp_path / f"{k}-of-2.h5") for k in (1, 2)]
+    for k, part in enumerate(parts, 1):
+        assert main([*common, "--chunk", f"{k}/2", "--out", part]) == 0
+    assert main(["regions", "--merge", *parts, "--out", str(tmp_path / "merged.h5")]) == 0
+    (a, _), (b, _) = store_arrays(tmp_path / "whole.h5"), store_arrays(tmp_path / "merged.h5")
+    assert all(np.array_equal(a[k], b[k]) for k in a) and a.keys() == b.keys()
+    assert main(["regions", "--merge", parts[1], parts[0], "--out",
+                 str(tmp_path / "bad.h5")]) == 1
+
+
+@pytest.mark.slow
+def test_workflow_region_jobs_write_the_one_job_store(tmp_path):
+    """region_jobs: 3 runs 3 regions_chunk jobs and a merge; the store is the one-job store."""
+    from workflow_runs import REPO, snakemake
+
+    stores = {}
+    for jobs in (1, 3):
+        work = tmp_path / f"jobs{jobs}"
+        work.mkdir()
+        done = snakemake(work, "results/regions/tiny-slic8/regions.h5", "--cores", "2",
+                         "--configfile", str(REPO / "config.yaml"),
+                         str(REPO / "workflow/configs/tiny.yaml"), "--config",
+                         f"region_jobs={jobs}", "regions={method: slic, size: 8}")
+        assert done.returncode == 0, done.stderr[-3000:]
+        stores[jobs] = store_arrays(work / "results/regions/tiny-slic8/regions.h5")[0]
+        if jobs == 3:
+            assert done.stderr.count("rule regions_chunk:") == 3
+            assert not (work / "results/regions/tiny-slic8/chunks/1-of-3.h5").exists()  # temp
+    assert stores[1].keys() == stores[3].keys()
+    assert all(np.array_equal(stores[1][k], stores[3][k]) for k in stores[1])

@@ -191,11 +191,38 @@ def region_count_bound(method: str, height: int, width: int, size: float) -> int
     return min(height * width, 4 * _requested_count(height, width, size))
 
 
+def chunk_indices(count: int, chunk: int, chunks: int) -> np.ndarray:
+    """Image indices of chunk `chunk` (0-based) of `chunks` contiguous, near-equal chunks."""
+    if not 1 <= chunks or not 0 <= chunk < chunks:
+        raise RegionError(f"chunk {chunk} of {chunks}: need 0 <= chunk < chunks")
+    return np.arange(count * chunk // chunks, count * (chunk + 1) // chunks, dtype=np.int64)
+
+
+class _Subset:
+    """The images `indices` of `dataset` (the loaders a region worker needs)."""
+
+    def __init__(self, dataset, indices):
+        self.dataset, self.indices = dataset, [int(i) for i in indices]
+        self.image_ids = [dataset.image_ids[i] for i in self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def image_size(self, index: int):
+        return self.dataset.image_size(self.indices[index])
+
+    def load_image(self, index: int):
+        return self.dataset.load_image(self.indices[index])
+
+
 def write_regions(out, dataset, method: str, size: float, workers: int = 1,
-                  options: dict | None = None, attrs: dict | None = None) -> np.ndarray:
+                  options: dict | None = None, attrs: dict | None = None,
+                  chunk: tuple[int, int] | None = None) -> np.ndarray:
     """Cut every image of `dataset` into regions and stream them into `out` (regions.h5).
 
-    Returns the real region count per image.
+    `chunk` (k, n): only the k-th of n contiguous chunks of the images (`chunk_indices`), a
+    partial store that `merge_regions` joins with the others. Returns the real region count
+    per image written.
     """
     from actseg.parallel import map_images
     from actseg.stores import RegionsWriter
@@ -203,10 +230,19 @@ def write_regions(out, dataset, method: str, size: float, workers: int = 1,
     if method not in METHODS:
         raise RegionError(f"region method must be one of {METHODS}, got {method!r}")
     options = dict(options or {})
+    # the store's dtype comes from the whole split, so every chunk gets the same one
+    bound_sizes = [dataset.image_size(i) for i in range(len(dataset))]
+    if chunk is not None:
+        k, n = chunk
+        dataset = _Subset(dataset, chunk_indices(len(dataset), k, n))
+        attrs = dict(attrs or {}, chunk=k, chunks=n)
     sizes = np.array([dataset.image_size(i) for i in range(len(dataset))], dtype=np.int64)
-    if len(sizes) == 0:
+    if len(bound_sizes) == 0:
         raise RegionError("the dataset split has no images")
-    bound = max(region_count_bound(method, int(h), int(w), size) for h, w in sizes)
+    if len(sizes) == 0:
+        raise RegionError(f"chunk {chunk[0]} of {chunk[1]} has no images "
+                          f"({len(bound_sizes)} in the split): use fewer chunks")
+    bound = max(region_count_bound(method, int(h), int(w), size) for h, w in bound_sizes)
     counts = np.zeros(len(sizes), dtype=np.int64)
     state = (dataset, method, size, options)
     with RegionsWriter(out, dataset.image_ids, sizes[:, 0], sizes[:, 1], bound,
@@ -216,3 +252,50 @@ def write_regions(out, dataset, method: str, size: float, workers: int = 1,
             writer.add(index, region_map, adjacency)
             counts[index] = int(region_map.max()) + 1
     return counts
+
+
+def merge_regions(out, parts) -> np.ndarray:
+    """Join the chunk stores `parts` (in chunk order) into one regions.h5 at `out`.
+
+    The result equals the store one `write_regions` call over the whole split writes (same
+    arrays, same attributes). Returns the region count per image.
+    """
+    from actseg.stores import RegionsStore, RegionsWriter
+
+    stores = [RegionsStore(p) for p in parts]
+    try:
+        if not stores:
+            raise RegionError("no chunk stores to merge")
+        attrs = [{k: v for k, v in s.attrs.items() if k not in ("chunk", "chunks")}
+                 for s in stores]
+        order = [int(s.attrs.get("chunk", -1)) for s in stores]
+        chunks = {int(s.attrs.get("chunks", -1)) for s in stores}
+        if order != list(range(len(stores))) or chunks != {len(stores)}:
+            raise RegionError(f"chunk stores must be chunks 0..{len(stores) - 1} of "
+                              f"{len(stores)} in order, got chunks {order} of {sorted(chunks)}")
+        if any(a.keys() != attrs[0].keys() or any(str(a[k]) != str(attrs[0][k]) for k in a)
+               for a in attrs):
+            raise RegionError("chunk stores were written with different settings")
+        ids = [i for s in stores for i in s.image_ids]
+        heights = np.concatenate([s.heights for s in stores])
+        widths = np.concatenate([s.widths for s in stores])
+        dtypes = {s.file["regions"].dtype for s in stores}
+        bound = int(np.iinfo(dtypes.pop()).max) if len(dtypes) == 1 else 2**32 - 1
+        counts = []
+        with RegionsWriter(out, ids, heights, widths, bound, _public(attrs[0])) as writer:
+            index = 0
+            for store in stores:
+                for i in range(len(store)):
+                    writer.add(index, store.region_map(i), store.adjacency(i))
+                    counts.append(int(store.n_regions[i]))
+                    index += 1
+        return np.array(counts, dtype=np.int64)
+    finally:
+        for store in stores:
+            if store._file is not None:
+                store._file.close()
+
+
+def _public(attrs: dict) -> dict:
+    """The settings attributes a writer sets itself are left out (provenance is re-added)."""
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items()}

@@ -19,7 +19,7 @@ for _name, _cfg in sorted(EXPERIMENTS.registry()["datasets"].items()):
         params:
             root=lambda wildcards, output: os.path.dirname(output.manifest),
             settings=jobs.settings_json(jobs.from_config(jobs.JOBS["synth"], _cfg)),
-        threads: config["threads"]
+        threads: config["workers"]
         log:
             f"results/logs/data/{_name}.log",
         benchmark:

@@ -11,7 +11,7 @@ if config["region_jobs"] == 1:
             regions="results/regions/{regionset}/regions.h5",
         params:
             settings=settings("regions", regionset_config),
-        threads: config["threads"]
+        threads: config["workers"]
         log:
             "results/logs/regions/{regionset}/regions.log",
         benchmark:
@@ -34,7 +34,7 @@ else:  # region_jobs: N chunk jobs (cores or cluster jobs), merged into one iden
         wildcard_constraints:
             chunk=r"[1-9]\d*",
             chunks=r"[1-9]\d*",
-        threads: config["threads"]
+        threads: config["workers"]
         log:
             "results/logs/regions/{regionset}/regions-{chunk}-of-{chunks}.log",
         benchmark:
@@ -71,7 +71,7 @@ rule oracle:
         oracle="results/regions/{regionset}/oracle.h5",
     params:
         settings=settings("oracle", regionset_config),
-    threads: config["threads"]
+    threads: config["workers"]
     log:
         "results/logs/regions/{regionset}/oracle.log",
     benchmark:

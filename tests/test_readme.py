@@ -81,7 +81,7 @@ def run_dry(command: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_main_command_dry_runs(workflow_copy):
     command = readme_command("main").split(" && ")[-1]
-    assert "results/round5/miou.csv" in command and "--resources gpu=1" in command
+    assert "results/round5/miou.csv" in command and "--resources gpu=2" in command
     result = run_dry(command, workflow_copy)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Using workflow specific profile profiles/default" in result.stderr

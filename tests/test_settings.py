@@ -80,7 +80,7 @@ def test_numbers_are_typed_by_the_schema():
 
 def test_run_settings_are_exactly_the_annotated_keys():
     annotated = {key for key in schema.setting_keys() if schema.is_run_setting(key)}
-    assert annotated == {"device", "threads", "region_jobs", "acquisition.batch_size",
+    assert annotated == {"device", "threads", "workers", "region_jobs", "acquisition.batch_size",
                          "oracle.url",
                          "train.num_workers",
                          "train.checkpoint_every", "train.log_every", "train.channels_last",

@@ -26,7 +26,7 @@ import yaml
 GPU_RULES = {"train_stage1", "evaluate_stage1", "pseudo_labels", "train_stage2",
              "evaluate_stage2"}  # round 1: select scores no model yet
 RULES = GPU_RULES | {"synthesize_tiny", "regions", "oracle", "select"}
-TINY_THREADS = 1  # workflow/configs/tiny.yaml's threads
+TINY_THREADS = 1  # workflow/configs/tiny.yaml's threads and workers
 
 
 def expected(profile: dict, rule: str) -> dict:

@@ -34,25 +34,8 @@ class BrowserAnnotator(ScriptedParticipant):
         bits = int(self.oracle.label_sets(self.labelling)[image, region])
         return [c for c in range(self.oracle.num_classes + 1) if bits >> c & 1]
 
-    def answer(self, delay_ms: int, classes=None, detour: int | None = None) -> str:
-        """Wait `delay_ms`, select `classes` (default: the truth), first selecting and
-        unselecting class `detour` if given, and press Enter; return the query id once the
-        page shows the next query or says none is waiting."""
-        question = self.current()
-        self.page.wait_for_timeout(delay_ms)
-        self.delays[question] = delay_ms
-        classes = self.truth(question) if classes is None else classes
-        if detour is not None:
-            self.page.click(f"#options input[value='{detour}']")
-            if self.labelling == "multiclass":
-                self.page.click(f"#options input[value='{detour}']")
-        for c in classes:
-            self.page.click(f"#options input[value='{c}']")
-        self.page.keyboard.press("Enter")
-        self.page.wait_for_function(
-            f"() => document.getElementById('question').dataset.question !== '{question}' "
-            "|| !document.getElementById('done').hidden")
-        return question
+    def multiple(self, question: str) -> bool:
+        return self.labelling == "multiclass"
 
     def waiting(self) -> bool:
         """No query is waiting for this annotator (the budget is reached, or none is open)."""

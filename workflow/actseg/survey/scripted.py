@@ -60,11 +60,10 @@ class ScriptedParticipant:
         question = self.current()
         self.page.wait_for_timeout(delay_ms)
         self.delays[question] = delay_ms
-        truth = self.survey.question(question).truth
-        classes = truth if classes is None else classes
+        classes = self.truth(question) if classes is None else classes
         if detour is not None:
             self.page.click(f"#options input[value='{detour}']")
-            if self.survey.forms[self.survey.question(question).form].multiple:
+            if self.multiple(question):  # a checkbox: unselect it again
                 self.page.click(f"#options input[value='{detour}']")
         for c in classes:
             self.page.click(f"#options input[value='{c}']")
@@ -73,6 +72,14 @@ class ScriptedParticipant:
             f"() => document.getElementById('question').dataset.question !== '{question}' "
             "|| !document.getElementById('done').hidden")
         return question
+
+    def truth(self, question: str) -> list[int]:
+        """The classes a careful participant selects for `question`."""
+        return list(self.survey.question(question).truth)
+
+    def multiple(self, question: str) -> bool:
+        """Whether `question` takes several classes (checkboxes) or one (radios)."""
+        return self.survey.forms[self.survey.question(question).form].multiple
 
     def finished(self) -> bool:
         return self.page.is_visible("#done")

@@ -280,3 +280,32 @@ def test_model_import_does_not_load_torchvision():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_head_is_the_authors_separable_aspp_and_decoder():
+    """Separable conv = depthwise then pointwise with nothing between, then BN + ReLU;
+    image pooling = bias-free 1×1 conv + BN + ReLU; Dropout(0.1) after the projection."""
+    torch.manual_seed(0)
+    model = build_model("small")
+    sep = model.aspp.branches[1]
+    kinds = [type(m) for m in sep]
+    assert kinds == [torch.nn.Conv2d, torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.ReLU]
+    assert sep[0].groups == sep[0].in_channels and sep[0].dilation == (6, 6)
+    assert sep[1].kernel_size == (1, 1) and sep[1].groups == 1
+    x = torch.randn(2, sep[0].in_channels, 5, 7)
+    expected = torch.relu(sep[2](sep[1](sep[0](x))))
+    assert torch.equal(sep(x), expected)
+    for fuse in model.decoder.fuse:
+        assert [type(m) for m in fuse] == kinds
+    pool = model.aspp.branches[-1]
+    assert pool.conv.bias is None and isinstance(pool.bn, torch.nn.BatchNorm2d)
+    pool.eval()
+    by_hand = torch.relu(pool.bn(pool.conv(x.mean(dim=(2, 3), keepdim=True))))
+    assert torch.allclose(pool(x), by_hand.expand(-1, -1, 5, 7))
+    drop = model.aspp.project[-1]
+    assert isinstance(drop, torch.nn.Dropout) and drop.p == 0.1
+
+
+def test_image_pooling_trains_on_a_batch_of_one():
+    model = build_model("small").train()
+    model(torch.randn(1, 3, 64, 64)).sum().backward()  # BN of a 1×1 map: running stats

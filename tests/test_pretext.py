@@ -9,8 +9,8 @@ import torch
 
 from actseg.cli import main
 from actseg.model import build_model
-from actseg.pretext import (FAMILIES, SHAPES, PretextDataset, pretext_sample, shape_mask,
-                            texture)
+from actseg.pretext import (CLASS_NAMES, FAMILIES, KINDS, SHAPES, PretextDataset, pretext_sample,
+                            shape_mask, texture)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -46,21 +46,30 @@ def test_sample_is_a_pure_function_of_its_seed():
     again_image, again_label = pretext_sample(7, (40, 56))
     other_image, _ = pretext_sample(8, (40, 56))
     assert image.shape == (40, 56, 3) and image.dtype == np.uint8
-    assert label.shape == (40, 56) and label.min() >= 0 and label.max() < len(FAMILIES)
+    assert label.shape == (40, 56) and label.min() >= 0 and label.max() < len(CLASS_NAMES)
     assert np.array_equal(image, again_image) and np.array_equal(label, again_label)
     assert not np.array_equal(image, other_image)
 
 
 def test_labels_mark_the_pieces_painted_last():
-    """Several families appear per image and every pixel carries one of them."""
-    families = {int(v) for s in range(10) for v in np.unique(pretext_sample(s)[1])}
-    assert len(families) >= len(FAMILIES) - 2
+    """Several families and every kind of piece appear; a label is family × kinds + kind."""
+    classes = {int(v) for s in range(20) for v in np.unique(pretext_sample(s)[1])}
+    assert len({c // len(KINDS) for c in classes}) >= len(FAMILIES) - 2
+    assert {c % len(KINDS) for c in classes} == set(range(len(KINDS)))
+    assert CLASS_NAMES[3 * len(KINDS) + 2] == f"{FAMILIES[3]}-{KINDS[2]}"
+
+
+def test_a_shape_painted_on_a_cell_keeps_the_cells_label_around_it():
+    """The label is the piece's own: cell pixels carry kind 0, a painted shape's its kind."""
+    image, label = pretext_sample(5, (64, 64))
+    kinds = label % len(KINDS)
+    assert (kinds == 0).any() and (kinds > 0).any()
 
 
 def test_dataset_items_are_normalised_images_and_label_tensors():
     dataset = PretextDataset((24, 32), epoch_length=5, seed=3)
     image, label = dataset[(0, 11)]
-    assert len(dataset) == 5 and dataset.num_classes == len(FAMILIES)
+    assert len(dataset) == 5 and dataset.num_classes == len(FAMILIES) * len(KINDS)
     assert image.shape == (3, 24, 32) and image.dtype == torch.float32
     assert label.shape == (24, 32) and label.dtype == torch.int64
     assert torch.equal(dataset[(4, 11)][1], label)  # the sample seed picks the image

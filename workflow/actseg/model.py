@@ -145,34 +145,42 @@ class ResNetBackbone(nn.Module):
 
 
 class SeparableConv(nn.Sequential):
-    """Depthwise (atrous) 3×3 + BN + ReLU, then pointwise 1×1 + BN + ReLU."""
+    """Depthwise (atrous) 3×3 then pointwise 1×1, + BN + ReLU: the authors' separable conv
+    (their `convert_to_separable_conv` of a conv-BN-ReLU; nothing between dw and pw)."""
 
     def __init__(self, cin: int, cout: int, dilation: int = 1):
         super().__init__(
             nn.Conv2d(cin, cin, 3, padding=dilation, dilation=dilation, groups=cin, bias=False),
-            nn.BatchNorm2d(cin),
-            nn.ReLU(inplace=True),
             *_conv_bn_relu(cin, cout, 1),
         )
 
 
 class ImagePooling(nn.Module):
-    """Global average pool → 1×1 conv → broadcast back to the feature map size.
+    """Global average pool → bias-free 1×1 conv → BN → ReLU → broadcast (the authors').
 
-    No BatchNorm here: on a 1×1 map it fails for batch size 1 in training.
+    BN of a 1×1 map needs two samples in training; a training batch of one uses the
+    running statistics instead of failing.
     """
 
     def __init__(self, cin: int, cout: int):
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, 1)
+        self.conv = nn.Conv2d(cin, cout, 1, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = F.relu(self.conv(x.mean(dim=(2, 3), keepdim=True)))
-        return pooled.expand(-1, -1, x.shape[2], x.shape[3])
+        pooled = self.conv(x.mean(dim=(2, 3), keepdim=True))
+        if self.training and pooled.shape[0] == 1:
+            bn = self.bn
+            pooled = F.batch_norm(pooled, bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                                  False, 0.0, bn.eps)
+        else:
+            pooled = self.bn(pooled)
+        return F.relu(pooled).expand(-1, -1, x.shape[2], x.shape[3])
 
 
 class ASPP(nn.Module):
-    """1×1 + separable atrous 3×3 at each rate + image pooling, concatenated and projected."""
+    """1×1 + separable atrous 3×3 at each rate + image pooling, concatenated and projected
+    (1×1 + BN + ReLU + Dropout(0.1), as the authors')."""
 
     def __init__(self, cin: int, cout: int, rates: Sequence[int]):
         super().__init__()
@@ -180,7 +188,7 @@ class ASPP(nn.Module):
         branches += [SeparableConv(cin, cout, int(r)) for r in rates]
         branches.append(ImagePooling(cin, cout))
         self.branches = nn.ModuleList(branches)
-        self.project = nn.Sequential(*_conv_bn_relu(cout * len(branches), cout, 1))
+        self.project = nn.Sequential(*_conv_bn_relu(cout * len(branches), cout, 1), nn.Dropout(0.1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.project(torch.cat([b(x) for b in self.branches], dim=1))

@@ -2,10 +2,11 @@
 
 The paper starts both stages from ImageNet weights; nothing can be downloaded here, so the
 default backbone is pretrained on this domain instead (`actseg pretrain`). Every image is a
-random layout (a few large cells, then ellipses, rotated boxes, triangles and bars on top),
-each piece filled with one of `FAMILIES` of procedural textures in two random colours. The
-label of a pixel is the texture family of the piece that covers it, so colour carries no
-information and the network must learn texture, edges and shape outlines. Nothing here uses
+random layout (a few large cells, then ellipses, rotated boxes, triangles, bars and blobs on
+top), each piece filled with one of `FAMILIES` of procedural textures in two random colours.
+The label of a pixel is the pair (texture family, kind of piece) of the piece that covers
+it, so colour carries no information and the network must learn texture and, to tell the
+kinds apart, the outline of the whole piece around the pixel (context, as for objects). Nothing here uses
 the synthetic city, its class renderers or any dataset's labels.
 
 Every image is a pure function of its seed (numpy `default_rng`), so a pretraining run is
@@ -23,7 +24,9 @@ from actseg.transforms import normalize_image
 
 FAMILIES = ("flat", "stripes", "checker", "dots", "rings", "grain", "clouds", "blotches",
             "hatch", "gradient", "waves", "bricks")
-SHAPES = ("ellipse", "box", "triangle", "bar")
+SHAPES = ("ellipse", "box", "triangle", "bar", "blob")
+KINDS = ("cell", *SHAPES)  # the kind of piece: a background cell or one of the shapes
+CLASS_NAMES = tuple(f"{family}-{kind}" for family in FAMILIES for kind in KINDS)
 
 
 def _coords(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -102,6 +105,9 @@ def shape_mask(shape: str, size: tuple[int, int], rng: np.random.Generator) -> n
         return (v > -scale / 2) & (np.abs(u) < (scale - v) * 0.6)
     if shape == "bar":
         return (np.abs(u) < scale * 2) & (np.abs(v) < rng.uniform(1.0, 4.0))
+    if shape == "blob":  # an irregular smooth outline around the centre
+        wobble = _smooth_noise(size, rng, scale / 3)
+        return (u / scale) ** 2 + (v / scale) ** 2 < 1 + 0.6 * wobble
     raise ValueError(f"unknown shape {shape!r}")
 
 
@@ -113,27 +119,27 @@ def _cells(size, rng, count: int) -> np.ndarray:
     return dist.argmin(axis=0)
 
 
-def _paint(canvas, labels, mask, size, rng) -> None:
+def _paint(canvas, labels, mask, size, rng, kind: int) -> None:
     family = int(rng.integers(len(FAMILIES)))
     pattern = texture(FAMILIES[family], size, rng)[..., None]
     low, high = rng.uniform(0, 1, (2, 3)).astype(np.float32)
     colours = low * (1 - pattern) + high * pattern
     canvas[mask] = colours[mask]
-    labels[mask] = family
+    labels[mask] = family * len(KINDS) + kind
 
 
 def pretext_sample(seed: int, size: tuple[int, int] = (128, 128)
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """(image (H, W, 3) uint8, label (H, W) int64 texture family) of one seed."""
+    """(image (H, W, 3) uint8, label (H, W) int64 class = family × len(KINDS) + kind)."""
     rng = np.random.default_rng(seed)
     canvas = np.zeros((*size, 3), np.float32)
     labels = np.zeros(size, np.int64)
     cells = _cells(size, rng, int(rng.integers(2, 6)))
     for cell in range(int(cells.max()) + 1):
-        _paint(canvas, labels, cells == cell, size, rng)
+        _paint(canvas, labels, cells == cell, size, rng, 0)
     for _ in range(int(rng.integers(3, 10))):
-        shape = SHAPES[int(rng.integers(len(SHAPES)))]
-        _paint(canvas, labels, shape_mask(shape, size, rng), size, rng)
+        kind = 1 + int(rng.integers(len(SHAPES)))
+        _paint(canvas, labels, shape_mask(KINDS[kind], size, rng), size, rng, kind)
     canvas = ndimage.gaussian_filter(canvas, (rng.uniform(0, 1.0),) * 2 + (0,))
     canvas = canvas * rng.uniform(0.6, 1.2) + rng.normal(0, 0.03, canvas.shape)
     image = np.clip(canvas * 255 + 0.5, 0, 255).astype(np.uint8)
@@ -144,8 +150,8 @@ class PretextDataset(Dataset):
     """Endless pretext samples for `actseg.train.train`: the key's sample seed picks the
     image, so no two draws repeat; `__len__` is only the sampler's epoch length."""
 
-    num_classes = len(FAMILIES)
-    class_names = FAMILIES
+    num_classes = len(CLASS_NAMES)
+    class_names = CLASS_NAMES
 
     def __init__(self, size: tuple[int, int] = (128, 128), epoch_length: int = 1000,
                  seed: int = 0):

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
         head_lr_mult=args.head_lr_mult, seed=args.seed, num_workers=args.num_workers,
         checkpoint_every=max(100, args.iterations // 20), device=args.device,
-        amp="off")  # fp32 as the shipped weights were made, also where bf16 is native
+        amp=args.amp)
     out = Path(args.out)
     start = time.perf_counter()
     # the whole pretext model sits beside the output while training, so that a killed run
@@ -72,7 +72,7 @@ def write_weights(out, state: dict, settings: dict, seconds: float) -> None:
     from actseg import __version__
     from actseg.experiments.jobs import settings_json
     from actseg.fileio import atomic_output
-    from actseg.pretext import FAMILIES
+    from actseg.pretext import FAMILIES, KINDS
 
     with atomic_output(out) as tmp:
         torch.save(state, tmp)
@@ -82,7 +82,8 @@ def write_weights(out, state: dict, settings: dict, seconds: float) -> None:
     provenance = {"command": shlex.join(command),
                   "settings": settings, "output_stride": PRETEXT_OUTPUT_STRIDE,
                   "actseg_version": __version__, "torch_version": torch.__version__,
-                  "domain": "actseg.pretext: texture families " + ", ".join(FAMILIES),
+                  "domain": ("actseg.pretext: (texture family, kind of piece) pairs; families "
+                             + ", ".join(FAMILIES) + "; kinds " + ", ".join(KINDS)),
                   "parts": "backbone, ASPP and decoder (not the pretext classifier)",
                   "sha256": digest, "seconds": round(seconds, 1)}
     with atomic_output(Path(out).with_suffix(".json")) as tmp:

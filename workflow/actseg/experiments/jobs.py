@@ -230,7 +230,7 @@ JOBS = {
                      "iterations": "pretrain.iterations", "batch_size": "pretrain.batch_size",
                      "size": "pretrain.size", "lr": "pretrain.lr", "seed": "pretrain.seed",
                      "head_lr_mult": "train.head_lr_mult", "device": "device",
-                     "num_workers": "train.num_workers"}),
+                     "num_workers": "train.num_workers", "amp": "train.amp"}),
     "survey_build": Job({**DATA, "regions_per_group": "survey.regions_per_group",
                          "patch_side": "survey.patch_side",
                          "participants": "survey.participants", "seed": "survey.seed"},

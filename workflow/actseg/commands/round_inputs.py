@@ -55,9 +55,10 @@ def check_store_shapes(args, regions: RegionsStore, oracle: OracleTable,
                            f"{labels.labelled_round.shape}, but {args.oracle} has {(n, r_max)}")
 
 
-def load_round_model(path, device: str, num_classes: int):
-    """(model, meta, device) of a checkpoint whose classifier scores `num_classes` real
-    classes plus the undefined one (the one class-count rule: the weights decide)."""
+def load_round_model(path, device: str, num_outputs: int):
+    """(model, meta, device) of a checkpoint whose classifier has `num_outputs` channels:
+    the C real classes plus the undefined one where the dataset has it (the one
+    class-count rule: the weights decide)."""
     from actseg.checkpoint import load_model
     from actseg.inference import resolve_device
 
@@ -67,7 +68,7 @@ def load_round_model(path, device: str, num_classes: int):
     except (OSError, RuntimeError, ValueError, KeyError) as err:
         raise CommandError(f"{path}: cannot load the model ({err})") from err
     outputs = model.classifier.weight.shape[0]
-    if outputs != num_classes + 1:
-        raise CommandError(f"{path}: model has {outputs} outputs, the data {num_classes} "
-                           "classes (+1 undefined)")
+    if outputs != num_outputs:
+        raise CommandError(f"{path}: model has {outputs} outputs, the data {num_outputs} "
+                           "(its classes, plus the undefined one where it has it)")
     return model, meta, device

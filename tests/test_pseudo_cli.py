@@ -177,7 +177,12 @@ def test_dominant_labels_give_one_class_per_region(env, tmp_path):
     fx = env["fx"]
     store = PseudoStore(tmp_path / "pseudo.h5")
     state = read_labels(env["dominant"])
-    dominant = read_oracle(fx.oracle).dominant
+    # the CLI's defaults: dominant.void ignore, dominant.rule argmax
+    from actseg.stores import NO_LABEL, DominantRule
+
+    dominant = read_oracle(fx.oracle).dominant_classes(DominantRule("ignore", "argmax"))
+    assert store.image_index.tolist() == np.flatnonzero(
+        (state.labelled & (dominant != NO_LABEL)).any(1)).tolist()
     regions = RegionsStore(fx.regions)
     for slot, n in enumerate(store.image_index):
         region_map = regions.region_map(n)

@@ -97,11 +97,21 @@ def test_sample_frequencies_follow_pixel_counts():
     assert (drawn[:, 2] == U).all()  # all void: always u under class
 
 
-def test_sample_void_draw_answers_nothing_under_ignore_and_vote():
+def test_sample_under_ignore_draws_over_the_non_void_pixels_only():
+    seeds = 3000
+    drawn = np.array([answers("ignore", "sample", s) for s in range(seeds)])
+    tol = 4 * np.sqrt(0.25 / seeds)
+    r0 = np.bincount(drawn[:, 0], minlength=U + 1) / seeds  # 0 x2, 1 x1 (void x2 left out)
+    r1 = np.bincount(drawn[:, 1], minlength=U + 1) / seeds  # 1, 2 (void x3 left out)
+    np.testing.assert_allclose(r0, [2 / 3, 1 / 3, 0, 0], atol=tol)
+    np.testing.assert_allclose(r1, [0, 0.5, 0.5, 0], atol=tol)
+    assert (drawn[:, 2] == N).all()  # all void: nothing to draw
+
+
+def test_sample_void_draw_answers_nothing_under_vote():
     for seed in range(200):
         cls = answers("class", "sample", seed)
-        for void in ("ignore", "vote"):
-            assert answers(void, "sample", seed) == [N if c == U else c for c in cls]
+        assert answers("vote", "sample", seed) == [N if c == U else c for c in cls]
 
 
 def test_oracle_store_round_trip_and_an_old_table_without_histograms(tmp_path):

@@ -288,12 +288,14 @@ class OracleTable:
         or void won under `ignore` / `vote`). `None`: the stored answer (void counted as C),
         which is also all a table without histograms (people's answers) can give.
 
-        - argmax, void `ignore`: the most frequent class over the non-void pixels (an
-          all-void region has none); `vote`: over all pixels, a void win answers nothing;
-          `class`: over all pixels, a void win answers u. Ties go to the lower class index.
-        - sample: a class drawn with probability proportional to its pixel count, void
-          included (one draw per region from `seed`, whatever is labelled); a void draw
-          answers nothing, or u under `class`.
+        - void `ignore`: void pixels take no part (an all-void region answers nothing; the
+          authors' --known_ignore labels, which also leave the void pixels of an answered
+          region unlabelled: `actseg.trainsets.Stage1Dataset`); `vote`: void takes part and
+          a void win answers nothing (the authors' --generate_ignore labels, those of their
+          published Dom run); `class`: void takes part as u and may win.
+        - argmax: the most frequent class, ties to the lower class index (a class beats
+          void on a tie). sample: a class drawn with probability proportional to its pixel
+          count (one draw per region from `seed`, whatever is labelled).
         Without an undefined class (VOC), `class` is `vote`: void is never an answer.
         """
         if dominant is None or self.hist_sizes is None:
@@ -312,9 +314,9 @@ class OracleTable:
         out = np.full(sizes.size, NO_LABEL, dtype=np.int64)
         if not len(present):
             return out.reshape(self.hist_sizes.shape).astype(np.uint8)
+        if dominant.void == "ignore":
+            counts = np.where(classes == c, 0, counts)  # void takes no part
         if dominant.rule == "argmax":
-            if dominant.void == "ignore":
-                counts = np.where(classes == c, 0, counts)  # void takes no part
             best = np.zeros(sizes.size, dtype=np.int64)
             # consecutive non-empty segments: reduceat over their starts sums each one
             best[present] = np.maximum.reduceat(counts, starts[present])
@@ -326,6 +328,7 @@ class OracleTable:
             draw = np.random.default_rng([int(dominant.seed), 0xD0]).random(sizes.size)
             area = np.zeros(sizes.size, dtype=np.int64)
             area[present] = np.add.reduceat(counts, starts[present])
+            present = present[area[present] > 0]  # all void under ignore: no draw
             total = np.cumsum(counts)
             base = total[starts[present]] - counts[starts[present]]
             target = base + np.minimum((draw[present] * area[present]).astype(np.int64),

@@ -77,7 +77,7 @@ class Stage1Dataset(_AugmentedDataset):
     """Images with >= 1 labelled region; targets (region_map, region_multihot).
 
     - `region_map` (h, w) int64: region id for pixels of labelled regions, -1 elsewhere
-      (unlabelled regions and padding).
+      (unlabelled regions and padding, and void pixels under dominant.void ignore).
     - `region_multihot` (R_max, K) bool, K = C+1 (C without an undefined class): the
       oracle's answer (`labelling`; `dominant` the rule of dominant answers) for labelled
       regions, all False for unlabelled ones and for regions answered "nothing".
@@ -97,6 +97,12 @@ class Stage1Dataset(_AugmentedDataset):
         super().__init__(dataset, np.flatnonzero(labelled.any(axis=1)), augment)
         self.regions = regions
         self.labelled = labelled
+        # dominant.void ignore: the void pixels of an answered region stay unlabelled too
+        self.void_unlabelled = (labelling == "dominant" and dominant is not None
+                                and dominant.void == "ignore")
+        if self.void_unlabelled and not dataset.has_labels:
+            raise ValueError("dominant.void ignore leaves void pixels unlabelled and needs "
+                             "the train split's ground truth, which it lacks")
         self.num_channels = oracle.num_channels
         self.label_bits = bits  # (N, R_max) small table; expanded to bool per sample
 
@@ -104,7 +110,10 @@ class Stage1Dataset(_AugmentedDataset):
         """The image's region map with its unlabelled regions set to UNLABELLED_REGION
         (fixed for a training, so cached as it is)."""
         region_map = self.regions.region_map(index)
-        return np.where(self.labelled[index][region_map], region_map, UNLABELLED_REGION)
+        labelled = self.labelled[index][region_map]
+        if self.void_unlabelled:
+            labelled &= self.dataset.load_label(index) != IGNORE_INDEX
+        return np.where(labelled, region_map, UNLABELLED_REGION)
 
     def sample(self, position, generator):
         index = int(self.examples[position])

@@ -151,3 +151,21 @@ def test_ban_undefined_does_not_touch_the_last_real_class():
     without_u = score_pool("bvsb", logits, region_map, 1, ban_undefined=True,
                            has_undefined=False)
     assert with_u[0, 0] == 0 and without_u[0, 0] > 0
+
+
+def test_an_oracle_built_with_the_undefined_class_is_refused_on_voc(voc, tmp_path, capsys):
+    import shutil
+
+    import h5py
+
+    old = tmp_path / "oracle.h5"
+    shutil.copy(voc["folder"] / "oracle.h5", old)
+    with h5py.File(old, "a") as f:
+        f.attrs["has_undefined"] = 1  # as an oracle.h5 of VOC written before
+    code = main([str(a) for a in (
+        "pseudo", "--round", 1, "--model", voc["model"], *voc["data"], "--regions",
+        voc["folder"] / "regions.h5", "--oracle", old, "--labels", voc["folder"] / "labels.h5",
+        "--labelling", "multiclass", "--method", "naive", "--device", "cpu",
+        "--out", tmp_path / "p.h5", "--quality-csv", tmp_path / "q.csv")])
+    assert code == 1
+    assert "built with the undefined class" in capsys.readouterr().err

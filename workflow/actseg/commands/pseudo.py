@@ -24,7 +24,7 @@ from actseg import schema
 from actseg.cli import CommandError
 from actseg.commands.options import add_inference_arguments, resolve_settings, set_threads
 from actseg.commands.round_inputs import (check_store_shapes, load_round_model,
-                                          open_train_split)
+                                          open_train_split, with_histograms)
 from actseg.pseudo import pseudo_label_image, quality_confusion, quality_row
 from actseg.stores import (DominantRule, LabelState, PseudoWriter, RegionsStore, StoreError,
                            multihot_to_bool, read_labels, read_oracle)
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> None:
     if not truth:
         log.info("no train ground truth is read (%s): the quality CSV holds coverage only",
                  "the human oracle" if dataset.has_labels else "the train split has none")
+    oracle = with_histograms(args, oracle, dataset, regions, args.labelling, dominant_rule(args))
     bits = np.where(labels.labelled, oracle.label_sets(args.labelling, dominant_rule(args)),
                     0).astype(np.uint32)
     image_index = np.flatnonzero((bits != 0).any(1))

@@ -89,9 +89,14 @@ def build_trainset(args, dataset, augment):
             raise CommandError(f"{args.labels}: regions were bought as {labels.labelling!r} "
                                f"queries, but --labelling is {args.labelling!r}")
         from actseg.commands.pseudo import dominant_rule
+        from actseg.commands.round_inputs import check_oracle_classes, with_histograms
 
-        trainset = Stage1Dataset(dataset, RegionsStore(args.regions), read_oracle(args.oracle),
-                                 labels, args.labelling, augment, dominant_rule(args))
+        regions, oracle = RegionsStore(args.regions), read_oracle(args.oracle)
+        check_oracle_classes(args, dataset, oracle)
+        oracle = with_histograms(args, oracle, dataset, regions, args.labelling,
+                                 dominant_rule(args))
+        trainset = Stage1Dataset(dataset, regions, oracle, labels, args.labelling, augment,
+                                 dominant_rule(args))
         objective = PartialLabelObjective(args.loss, args.lambda_ce, args.lambda_mp,
                                           args.lambda_pp, args.tau)
         return trainset, objective

@@ -302,7 +302,8 @@ class OracleTable:
             if dominant is not None and self.attrs.get("answers") not in ("none", "human"):
                 if (dominant.void, dominant.rule) != ("class", "argmax") or not self.has_undefined:
                     raise StoreError("the oracle table has no region histograms (written by an "
-                                     "older actseg): delete oracle.h5 and rebuild it")
+                                     "older actseg): add them with actseg.commands.round_inputs"
+                                     ".with_histograms, or delete oracle.h5 to rebuild it")
             return self.dominant.copy()
         c = self.num_classes
         sizes = self.hist_sizes.ravel().astype(np.int64)

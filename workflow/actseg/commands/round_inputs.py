@@ -41,8 +41,9 @@ def check_oracle_classes(args, dataset, oracle: OracleTable) -> None:
         raise CommandError(f"{args.oracle} has {oracle.num_classes} classes, the {args.dataset} "
                            f"dataset {dataset.num_classes}")
     if dataset.has_undefined != oracle.has_undefined:
-        raise CommandError(f"{args.oracle} was built {'with' if oracle.has_undefined else 'without'}"
-                           f" the undefined class, which the {args.dataset} dataset "
+        built = "with" if oracle.has_undefined else "without"
+        raise CommandError(f"{args.oracle} was built {built} the undefined class, which the "
+                           f"{args.dataset} dataset "
                            f"{'has' if dataset.has_undefined else 'does not have'}: delete it "
                            "so that it is rebuilt")
 

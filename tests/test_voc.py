@@ -114,6 +114,15 @@ def test_pseudo_labels_never_say_undefined(voc, tmp_path):
         values = np.unique(np.concatenate([store.label(s).ravel() for s in range(len(store))]))
         assert set(values.tolist()) <= set(range(C)) | {255}
         assert values.min() < C
+    # stage 2 trains the same 21 outputs on them
+    from actseg.checkpoint import load_model
+
+    run("train", "--stage", 2, *voc["data"], "--pseudo", tmp_path / "naive_all.h5",
+        "--out", tmp_path / "stage2.pt", "--log-csv", tmp_path / "stage2.csv", "--backbone",
+        "small", "--aspp-rates", 1, 2, 3, "--iterations", 2, "--batch-size", 2,
+        "--crop-size", 16, 16, "--device", "cpu", "--threads", 1, "--seed", 1)
+    model, meta = load_model(tmp_path / "stage2.pt")
+    assert model.classifier.weight.shape[0] == C and meta["num_outputs"] == C
 
 
 def test_evaluate_scores_the_21_classes(voc, tmp_path):

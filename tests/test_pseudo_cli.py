@@ -177,13 +177,52 @@ def test_dominant_labels_give_one_class_per_region(env, tmp_path):
     fx = env["fx"]
     store = PseudoStore(tmp_path / "pseudo.h5")
     state = read_labels(env["dominant"])
-    dominant = read_oracle(fx.oracle).dominant
+    # the CLI's defaults: dominant.void ignore, dominant.rule argmax
+    from actseg.stores import NO_LABEL, DominantRule
+
+    dominant = read_oracle(fx.oracle).dominant_classes(DominantRule("ignore", "argmax"))
+    assert store.image_index.tolist() == np.flatnonzero(
+        (state.labelled & (dominant != NO_LABEL)).any(1)).tolist()
     regions = RegionsStore(fx.regions)
     for slot, n in enumerate(store.image_index):
         region_map = regions.region_map(n)
         inside = state.labelled[n][region_map]
         np.testing.assert_array_equal(store.label(slot)[inside],
                                       dominant[n][region_map[inside]])
+
+
+@pytest.mark.parametrize("void", ["ignore", "vote"])
+def test_an_oracle_without_histograms_gets_them_from_the_ground_truth(env, tmp_path, void):
+    """An oracle.h5 written before the region histograms still gives every dominant.* answer
+    (computed from the ground truth), so it need not be rebuilt."""
+    import shutil
+
+    import h5py
+
+    fx = env["fx"]
+    old = tmp_path / "old" / "oracle.h5"
+    old.parent.mkdir()
+    shutil.copy(fx.oracle, old)
+    with h5py.File(old, "a") as f:
+        for name in ("hist_sizes", "hist_classes", "hist_counts"):
+            del f[name]
+    assert read_oracle(old).hist_sizes is None
+    outputs = []
+    for oracle, folder in ((fx.oracle, tmp_path / "new"), (old, tmp_path / "old")):
+        folder.mkdir(exist_ok=True)
+        assert main(["pseudo", "--round", "1", "--model", str(env["model"]), "--dataset",
+                     "synthetic", "--root", str(fx.root), "--regions", str(fx.regions),
+                     "--oracle", str(oracle), "--labels", str(env["dominant"]),
+                     "--labelling", "dominant", "--dominant-void", void,
+                     "--dominant-rule", "sample", "--seed", "4", "--method", "naive",
+                     "--batch-size", "2", "--device", "cpu", "--out",
+                     str(folder / "pseudo.h5"), "--quality-csv",
+                     str(folder / "quality.csv")]) == 0
+        store = PseudoStore(folder / "pseudo.h5")
+        outputs.append([store.label(s) for s in range(len(store))])
+    assert len(outputs[0]) == len(outputs[1])
+    for a, b in zip(*outputs):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_errors_are_clear_and_write_nothing(env, tmp_path, capsys):

@@ -66,6 +66,51 @@ def test_dominant_lr_multiplier_by_hand():
     assert rc["loss"] == "rc" and "lambda_mp" in rc and "lambda_pp" not in rc
 
 
+def test_dominant_answer_settings_only_where_they_decide_labels():
+    """dominant.void / dominant.rule reach stage 1 and pseudo labels of dominant labels of
+    the simulated oracle, nothing else; the seed reaches pseudo labels under sample only."""
+    dom = config(labelling="dominant")
+    stage1, _ = settings_of("train_stage1", dom)
+    assert (stage1["dominant_void"], stage1["dominant_rule"]) == ("ignore", "argmax")
+    assert "oracle_source" not in stage1
+    pseudo, _ = settings_of("pseudo", dom)
+    assert pseudo["dominant_void"] == "ignore" and "seed" not in pseudo
+    sampled, _ = settings_of("pseudo", config(labelling="dominant", seed=3,
+                                              dominant={"rule": "sample"}))
+    assert sampled["dominant_rule"] == "sample" and sampled["seed"] == 3
+    for cfg in (config(), config(dominant={"void": "class", "rule": "sample"}),
+                config(labelling="dominant", oracle={"source": "human"})):
+        for job in ("train_stage1", "pseudo"):
+            assert not {"dominant_void", "dominant_rule"} & set(settings_of(job, cfg)[0])
+        assert "seed" not in settings_of("pseudo", cfg)[0]
+    for job in ("select", "train_stage2", "evaluate", "oracle"):
+        assert not {"dominant_void", "dominant_rule"} & set(settings_of(job, dom, 2)[0])
+
+
+def test_multiclass_settings_are_unchanged_by_the_dominant_keys():
+    """The default experiment's jobs keep their settings (no rerun, same folders)."""
+    from actseg.experiments import branches
+
+    base = config()
+    other = config(dominant={"void": "class", "rule": "sample"})
+    for node in ("select", "train_stage1", "pseudo_labels", "train_stage2"):
+        assert branches.provenance(base, node, 2) == branches.provenance(other, node, 2)
+    dom = config(labelling="dominant")
+    dom_class = config(labelling="dominant", dominant={"void": "class"})
+    # round 1 buys the same regions; its stage-1 model (and so round 2's ranking) differs
+    assert branches.provenance(dom, "select", 1) == branches.provenance(dom_class, "select", 1)
+    assert branches.provenance(dom, "train_stage1", 1) != branches.provenance(
+        dom_class, "train_stage1", 1)
+
+
+def test_ban_undefined_is_no_setting_without_an_undefined_class():
+    voc = config(dataset={"kind": "voc", "root": "data/VOC2012"})
+    assert "ban_undefined" not in settings_of("select", voc, 2)[0]
+    assert "ban_undefined" not in settings_of("human_queue", voc, 2)[0]
+    city = config(dataset={"kind": "cityscapes", "root": "data/cityscapes"})
+    assert settings_of("select", city, 2)[0]["ban_undefined"] is True
+
+
 def test_rule_only_when_expanding_and_compactness_only_for_slic():
     assert "rule" not in settings_of("pseudo", config(pseudo={"expand": False}))[0]
     assert "compactness" not in settings_of("regions", config(regions={"method": "grid"}))[0]

@@ -418,6 +418,34 @@ def test_stage1_dataset_dominant_labelling_gives_one_bit(fx, train_ds):
         np.testing.assert_array_equal(winners, oracle.dominant[index][labelled])
 
 
+@pytest.mark.parametrize("void", ["ignore", "vote", "class"])
+def test_stage1_dataset_dominant_rule_answers_or_trains_nothing(fx, train_ds, void):
+    """A bought region whose dominant answer is void (dominant.void ignore / vote) is no
+    labelled region of the training set: no bits and no pixels; under ignore the void
+    pixels of an answered region are unlabelled too."""
+    from actseg.stores import NO_LABEL, DominantRule
+
+    oracle, labels = read_oracle(fx.oracle), read_labels(fx.labels)
+    rule = DominantRule(void, "argmax")
+    regions = RegionsStore(fx.regions)
+    ds = Stage1Dataset(train_ds, regions, oracle, labels, "dominant",
+                       TrainAugment(train_ds.image_size(0), (1.0, 1.0), flip=False), rule)
+    answer = oracle.dominant_classes(rule)
+    trained = labels.labelled & (answer != NO_LABEL)
+    assert list(ds.examples) == list(np.flatnonzero(trained.any(axis=1)))
+    for position, index in enumerate(ds.examples[:3]):
+        _, region_map, multihot = ds[(position, 0)]
+        full = regions.region_map(int(index))
+        keep = trained[index][full]
+        if void == "ignore":
+            keep &= train_ds.load_label(int(index)) != 255
+        np.testing.assert_array_equal(region_map.numpy(), np.where(keep, full, -1))
+        got = multihot.numpy()
+        assert (got.sum(axis=1) == trained[index]).all()
+        np.testing.assert_array_equal(got[trained[index]].argmax(axis=1),
+                                      answer[index][trained[index]])
+
+
 # ------------------------------------------------------------- resume on changed inputs
 
 

@@ -1,6 +1,7 @@
 """Acquisition scores for the region pool (docs/method.md §7), in one streaming pass.
 
-Per pixel, with `q = softmax(s / tau)` over the C+1 channels (channel C = undefined):
+Per pixel, with `q = softmax(s / tau)` over the C+1 channels (channel C = undefined; C
+channels on a dataset without the undefined class, VOC):
 `u(x) = q2 / q1` (second over first probability; larger = more uncertain) and `c(x)` the
 top-1 channel. Per region r of image n:
 
@@ -19,6 +20,7 @@ region whose majority top-1 channel is C gets score 0. Every other score is a me
 ratios q2/q1 > 0, so banned regions rank after every unbanned region with a positive score
 (they are still candidates, used only once the others are exhausted). Majority ties go to
 the lowest channel, so a region is banned only when C strictly outnumbers every real class.
+Without an undefined class (``has_undefined`` False) nothing is banned.
 
 Streaming: per batch, one bincount over flat ids ``(row * R_max + region) * (C+1) + top1``
 gives the per (image, region, top-1 channel) pixel counts and sums of u; the running sum of q
@@ -136,16 +138,18 @@ class PoolScorer:
 
     def __init__(self, method: str, num_images: int, r_max: int, num_channels: int,
                  tau: float = TAU, kappa: float = KAPPA, ban_undefined: bool = BAN_UNDEFINED,
-                 seed: int | Sequence[int] = 0):
+                 seed: int | Sequence[int] = 0, has_undefined: bool = True):
         if method not in METHODS:
             raise ValueError(f"acquisition method must be one of {METHODS}, got {method!r}")
         if num_channels < 2:
-            raise ValueError(f"need at least 2 channels (C real + undefined), got {num_channels}")
+            raise ValueError(f"need at least 2 channels, got {num_channels}")
         if tau <= 0:
             raise ValueError(f"tau must be positive, got {tau}")
         self.method = method
         self.num_images, self.r_max, self.num_channels = num_images, r_max, num_channels
-        self.tau, self.kappa, self.ban_undefined, self.seed = tau, kappa, ban_undefined, seed
+        self.tau, self.kappa, self.seed = tau, kappa, seed
+        # the last channel is u only where the dataset has it (not VOC)
+        self.ban_undefined = bool(ban_undefined) and has_undefined
         # u sums per channel only for pixbal; random needs region areas only.
         self._u_channels = {"random": 0, "pixbal": num_channels}.get(method, 1)
         count_channels = 1 if method == "random" else num_channels
@@ -287,8 +291,9 @@ def min_max(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def score_pool(method: str, logits, region_map, num_regions: int, tau: float = TAU,
                kappa: float = KAPPA, ban_undefined: bool = BAN_UNDEFINED,
-               seed: int | Sequence[int] = 0) -> np.ndarray:
-    """In-memory scores: logits (N, C+1, H, W), region_map (N, H, W) -> (N, num_regions).
+               seed: int | Sequence[int] = 0, has_undefined: bool = True) -> np.ndarray:
+    """In-memory scores: logits (N, K, H, W) with K = C+1 (C without an undefined class),
+    region_map (N, H, W) -> (N, num_regions).
 
     float32, -inf for region ids absent from an image. Same numbers as streaming the images
     through `PoolScorer` in any batching (up to float rounding of the class prior).
@@ -296,6 +301,7 @@ def score_pool(method: str, logits, region_map, num_regions: int, tau: float = T
     logits = torch.as_tensor(logits)
     region_map = torch.as_tensor(region_map)
     scorer = PoolScorer(method, logits.shape[0], num_regions, logits.shape[1], tau=tau,
-                        kappa=kappa, ban_undefined=ban_undefined, seed=seed)
+                        kappa=kappa, ban_undefined=ban_undefined, seed=seed,
+                        has_undefined=has_undefined)
     scorer.update(np.arange(logits.shape[0]), logits, region_map)
     return scorer.finalize()

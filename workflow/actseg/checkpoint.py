@@ -82,12 +82,22 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     return _load(path, map_location, ("model", "meta"))
 
 
+def build_network(backbone: str, num_outputs: int, *args, **kwargs) -> DeepLabV3Plus:
+    """`build_model` with `num_outputs` classifier channels: C + 1 on a dataset with the
+    undefined class, C without (VOC). build_model's `num_classes` gets C + 1 outputs, so
+    it is asked for num_outputs - 1."""
+    return build_model(backbone, int(num_outputs) - 1, *args, **kwargs)
+
+
 def model_config(meta: Mapping) -> dict:
-    """`build_model` arguments recorded in a checkpoint's meta."""
+    """`build_model` arguments recorded in a checkpoint's meta (`num_outputs` when recorded:
+    C without an undefined class; older checkpoints had C + 1)."""
     try:
         config = {"backbone": meta["backbone"], "num_classes": int(meta["num_classes"])}
     except KeyError as err:
         raise CheckpointError(f"checkpoint meta lacks {err}") from err
+    if meta.get("num_outputs") is not None:
+        config["num_classes"] = int(meta["num_outputs"]) - 1  # build_model adds one
     config["output_stride"] = int(meta.get("output_stride", 16))
     config["aspp_rates"] = tuple(meta.get("aspp_rates", (6, 12, 18)))
     config["stem"] = meta.get("stem", "deep")

@@ -2,7 +2,8 @@
 
 Inputs shared by the stage-1 losses:
 - `logits` (B, K, H, W) raw cosine logits, K = C+1 (channel C is the undefined class, which
-  is an ordinary class here); probabilities are `softmax(logits / tau)` in float32.
+  is an ordinary class here) or K = C on a dataset without it (VOC); probabilities are
+  `softmax(logits / tau)` in float32.
 - `region_map` (B, H, W) int64 region ids, -1 for pixels outside labelled regions.
 - `region_multihot` (B, R, K) bool label set Y_r of every region id (R = R_max).
 Every pixel of a labelled region inherits the region's whole set; pixels of a region whose set

@@ -36,7 +36,8 @@ decisions are segment operations (`scatter_reduce`, sorts). No per-region mask, 
 Python loop over regions or pixels (only over pixel chunks).
 
 Labels are class indices 0..C, where C is the undefined class: the stage-2 CE runs over C+1
-channels, so C is a legitimate target (the reference keeps it too).
+channels, so C is a legitimate target (the reference keeps it too). On a dataset without the
+undefined class (VOC) there are C channels and labels 0..C-1.
 """
 
 from __future__ import annotations

@@ -218,16 +218,49 @@ class RegionsStore(_LazyH5):
 # ---------------------------------------------------------------------------- oracle.h5
 
 
+DOMINANT_VOIDS = ("ignore", "vote", "class")
+DOMINANT_RULES = ("argmax", "sample")
+NO_LABEL = 255  # a region without an answer (absent, or its dominant answer is void)
+
+
+@dataclass(frozen=True)
+class DominantRule:
+    """How the simulated oracle's dominant answer treats void (`dominant.void`) and picks
+    the class (`dominant.rule`); `seed` seeds `sample` (docs/method.md §2)."""
+
+    void: str  # defaults: the schema's dominant.void, dominant.rule
+    rule: str
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.void not in DOMINANT_VOIDS:
+            raise ValueError(f"dominant.void must be one of {DOMINANT_VOIDS}, got {self.void!r}")
+        if self.rule not in DOMINANT_RULES:
+            raise ValueError(f"dominant.rule must be one of {DOMINANT_RULES}, got {self.rule!r}")
+
+
 @dataclass
 class OracleTable:
     """Per-region oracle answers, arrays (N, R_max); absent region ids have area 0."""
 
     multihot: np.ndarray  # uint32 bitmask, bit c = class c, bit num_classes = undefined
-    dominant: np.ndarray  # uint8, num_classes = undefined, 255 = no region
+    dominant: np.ndarray  # uint8, num_classes = undefined (void), 255 = no region
     area: np.ndarray  # int32 pixels of the region
     trimmed_area: np.ndarray  # int32 pixels left after the boundary trim
     num_classes: int  # C real classes (the undefined class is index C)
     attrs: dict = field(default_factory=dict)
+    has_undefined: bool = True  # the dataset has the undefined class u (not VOC)
+    # the simulated oracle's class histogram of each whole region, sparse (actseg.oracle):
+    # region (n, r) holds hist_sizes[n, r] consecutive (class, count) pairs in raster order
+    # of (n, r), void = index C; None for tables without ground truth (the human oracle)
+    hist_sizes: np.ndarray | None = None  # (N, R_max) uint8
+    hist_classes: np.ndarray | None = None  # (M,) uint8
+    hist_counts: np.ndarray | None = None  # (M,) int32
+
+    @property
+    def num_channels(self) -> int:
+        """Network outputs and answer bits: C, plus the undefined class if the dataset has it."""
+        return self.num_classes + int(self.has_undefined)
 
     def cost(self, labelling: str) -> np.ndarray:
         """Clicks per region: |Y_r| for multi-class queries, 1 for dominant; 0 if absent."""
@@ -237,15 +270,74 @@ class OracleTable:
             return (self.area > 0).astype(np.int64)
         raise ValueError(f"labelling must be one of {LABELLINGS}, got {labelling!r}")
 
-    def label_sets(self, labelling: str) -> np.ndarray:
-        """Bitmask of the answer the oracle gives for `labelling` (one bit for dominant)."""
+    def label_sets(self, labelling: str, dominant: DominantRule | None = None) -> np.ndarray:
+        """Bitmask of the answer the oracle gives for `labelling` (one bit for dominant, none
+        when the dominant answer is void under `dominant`, see `dominant_classes`)."""
         if labelling == "multiclass":
             return self.multihot
         if labelling == "dominant":
-            present = self.dominant != 255
-            bits = np.left_shift(np.uint32(1), np.where(present, self.dominant, 0).astype(np.uint32))
+            classes = self.dominant_classes(dominant)
+            present = classes != NO_LABEL
+            bits = np.left_shift(np.uint32(1), np.where(present, classes, 0).astype(np.uint32))
             return np.where(present, bits, 0).astype(np.uint32)
         raise ValueError(f"labelling must be one of {LABELLINGS}, got {labelling!r}")
+
+    def dominant_classes(self, dominant: DominantRule | None = None) -> np.ndarray:
+        """(N, R_max) uint8 dominant answer per region: a class 0..C-1, C = undefined (only
+        under void `class` on a dataset with u), NO_LABEL (255) = no answer (absent region,
+        or void won under `ignore` / `vote`). `None`: the stored answer (void counted as C),
+        which is also all a table without histograms (people's answers) can give.
+
+        - void `ignore`: void pixels take no part (an all-void region answers nothing; the
+          authors' --known_ignore labels, which also leave the void pixels of an answered
+          region unlabelled: `actseg.trainsets.Stage1Dataset`); `vote`: void takes part and
+          a void win answers nothing (the authors' --generate_ignore labels, those of their
+          published Dom run); `class`: void takes part as u and may win.
+        - argmax: the most frequent class, ties to the lower class index (a class beats
+          void on a tie). sample: a class drawn with probability proportional to its pixel
+          count (one draw per region from `seed`, whatever is labelled).
+        Without an undefined class (VOC), `class` is `vote`: void is never an answer.
+        """
+        if dominant is None or self.hist_sizes is None:
+            if dominant is not None and self.attrs.get("answers") not in ("none", "human"):
+                if (dominant.void, dominant.rule) != ("class", "argmax") or not self.has_undefined:
+                    raise StoreError("the oracle table has no region histograms (written by an "
+                                     "older actseg): add them with actseg.commands.round_inputs"
+                                     ".with_histograms, or delete oracle.h5 to rebuild it")
+            return self.dominant.copy()
+        c = self.num_classes
+        sizes = self.hist_sizes.ravel().astype(np.int64)
+        classes = self.hist_classes.astype(np.int64)
+        counts = self.hist_counts.astype(np.int64)
+        segment = np.repeat(np.arange(sizes.size), sizes)  # region (flat) of every pair
+        starts = np.cumsum(sizes) - sizes
+        present = np.flatnonzero(sizes > 0)
+        out = np.full(sizes.size, NO_LABEL, dtype=np.int64)
+        if not len(present):
+            return out.reshape(self.hist_sizes.shape).astype(np.uint8)
+        if dominant.void == "ignore":
+            counts = np.where(classes == c, 0, counts)  # void takes no part
+        if dominant.rule == "argmax":
+            best = np.zeros(sizes.size, dtype=np.int64)
+            # consecutive non-empty segments: reduceat over their starts sums each one
+            best[present] = np.maximum.reduceat(counts, starts[present])
+            winners = np.flatnonzero((counts == best[segment]) & (counts > 0))
+            # pairs are in class order: the first winner of a region is its lowest class
+            regions, first = np.unique(segment[winners], return_index=True)
+            out[regions] = classes[winners[first]]
+        else:
+            draw = np.random.default_rng([int(dominant.seed), 0xD0]).random(sizes.size)
+            area = np.zeros(sizes.size, dtype=np.int64)
+            area[present] = np.add.reduceat(counts, starts[present])
+            present = present[area[present] > 0]  # all void under ignore: no draw
+            total = np.cumsum(counts)
+            base = total[starts[present]] - counts[starts[present]]
+            target = base + np.minimum((draw[present] * area[present]).astype(np.int64),
+                                       area[present] - 1)
+            out[present] = classes[np.searchsorted(total, target, side="right")]
+        if dominant.void != "class" or not self.has_undefined:
+            out[out == c] = NO_LABEL
+        return out.reshape(self.hist_sizes.shape).astype(np.uint8)
 
 
 def popcount(bits: np.ndarray) -> np.ndarray:
@@ -279,12 +371,18 @@ def write_oracle(path, table: OracleTable) -> None:
     with _whole_file(path) as f:
         for name in ("multihot", "dominant", "area", "trimmed_area"):
             f.create_dataset(name, data=getattr(table, name), **GZIP)
+        if table.hist_sizes is not None:
+            for name in ("hist_sizes", "hist_classes", "hist_counts"):
+                _put(f, name, getattr(table, name), **({k: v for k, v in GZIP.items()
+                                                        if k != "fletcher32"}
+                                                     if getattr(table, name).size else {}))
         f.create_dataset("cost_multiclass", data=table.cost("multiclass").astype(np.uint8), **GZIP)
         f.create_dataset("cost_dominant", data=table.cost("dominant").astype(np.uint8), **GZIP)
         # attrs of a table from read_oracle repeat num_classes and old versions: restamp them
-        stale = {"num_classes", *provenance()}
+        stale = {"num_classes", "has_undefined", *provenance()}
         extra = {k: v for k, v in table.attrs.items() if k not in stale}
-        f.attrs.update(_clean_attrs(provenance(**extra, num_classes=table.num_classes)))
+        f.attrs.update(_clean_attrs(provenance(**extra, num_classes=table.num_classes,
+                                               has_undefined=int(table.has_undefined))))
 
 
 def read_oracle(path) -> OracleTable:
@@ -297,6 +395,9 @@ def read_oracle(path) -> OracleTable:
         trimmed_area=store.read("trimmed_area").astype(np.int32),
         num_classes=int(attrs["num_classes"]),
         attrs=attrs,
+        has_undefined=bool(attrs.get("has_undefined", 1)),  # older tables: every dataset had u
+        **{name: (store.read(name) if name in store.file else None)
+           for name in ("hist_sizes", "hist_classes", "hist_counts")},
     )
 
 

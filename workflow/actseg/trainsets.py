@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from actseg import IGNORE_INDEX
-from actseg.stores import (LabelState, OracleTable, PseudoStore, RegionsStore,
+from actseg.stores import (DominantRule, LabelState, OracleTable, PseudoStore, RegionsStore,
                            multihot_to_bool)
 from actseg.transforms import TrainAugment
 
@@ -77,31 +77,43 @@ class Stage1Dataset(_AugmentedDataset):
     """Images with >= 1 labelled region; targets (region_map, region_multihot).
 
     - `region_map` (h, w) int64: region id for pixels of labelled regions, -1 elsewhere
-      (unlabelled regions and padding).
-    - `region_multihot` (R_max, C+1) bool: the oracle's answer (`labelling`) for labelled
-      regions, all False for unlabelled ones.
+      (unlabelled regions and padding, and void pixels under dominant.void ignore).
+    - `region_multihot` (R_max, K) bool, K = C+1 (C without an undefined class): the
+      oracle's answer (`labelling`; `dominant` the rule of dominant answers) for labelled
+      regions, all False for unlabelled ones and for regions answered "nothing".
     """
 
     def __init__(self, dataset, regions: RegionsStore, oracle: OracleTable, labels: LabelState,
-                 labelling: str, augment: TrainAugment):
+                 labelling: str, augment: TrainAugment, dominant: DominantRule | None = None):
         labelled = labels.labelled
         if labelled.shape != oracle.multihot.shape or labelled.shape[0] != len(regions):
             raise ValueError(f"store shapes disagree: labels {labelled.shape}, oracle "
                              f"{oracle.multihot.shape}, regions ({len(regions)}, {regions.r_max})")
         if len(regions) != len(dataset):
             raise ValueError(f"regions store has {len(regions)} images, dataset {len(dataset)}")
+        bits = np.where(labelled, oracle.label_sets(labelling, dominant), 0).astype(np.uint32)
+        # a bought region without an answer (its dominant answer was void) trains nothing
+        labelled = labelled & (bits != 0)
         super().__init__(dataset, np.flatnonzero(labelled.any(axis=1)), augment)
         self.regions = regions
         self.labelled = labelled
-        self.num_channels = oracle.num_classes + 1
-        bits = np.where(labelled, oracle.label_sets(labelling), 0).astype(np.uint32)
+        # dominant.void ignore: the void pixels of an answered region stay unlabelled too
+        self.void_unlabelled = (labelling == "dominant" and dominant is not None
+                                and dominant.void == "ignore")
+        if self.void_unlabelled and not dataset.has_labels:
+            raise ValueError("dominant.void ignore leaves void pixels unlabelled and needs "
+                             "the train split's ground truth, which it lacks")
+        self.num_channels = oracle.num_channels
         self.label_bits = bits  # (N, R_max) small table; expanded to bool per sample
 
     def _labelled_regions(self, index: int) -> np.ndarray:
         """The image's region map with its unlabelled regions set to UNLABELLED_REGION
         (fixed for a training, so cached as it is)."""
         region_map = self.regions.region_map(index)
-        return np.where(self.labelled[index][region_map], region_map, UNLABELLED_REGION)
+        labelled = self.labelled[index][region_map]
+        if self.void_unlabelled:
+            labelled &= self.dataset.load_label(index) != IGNORE_INDEX
+        return np.where(labelled, region_map, UNLABELLED_REGION)
 
     def sample(self, position, generator):
         index = int(self.examples[position])

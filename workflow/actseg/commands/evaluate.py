@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> None:
         raise CommandError("--batch-size must be >= 1")
     set_threads(args)
     dataset = open_dataset_split(args.dataset, args.root, args.split)
-    model, _, device = load_round_model(args.model, args.device, dataset.num_classes)
+    model, _, device = load_round_model(args.model, args.device, dataset.num_outputs)
     try:
         clicks = regions = None
         if args.labels:

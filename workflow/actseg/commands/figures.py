@@ -70,7 +70,7 @@ def run_qualitative(args) -> int:
     num_classes = dataset.num_classes
     predictions = {}
     for name, path in models:
-        model, _, device = load_round_model(path, args.device, num_classes)
+        model, _, device = load_round_model(path, args.device, dataset.num_outputs)
         maps = []
         for _, logits, _ in predict(model, dataset, indices, batch_size=1, device=device):
             maps.extend(logits[:, :num_classes].argmax(1).cpu().numpy().astype(np.uint8))

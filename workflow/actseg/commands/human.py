@@ -84,7 +84,8 @@ def run_pool(args: argparse.Namespace) -> None:
     regions = RegionsStore(args.regions)
     dataset = open_dataset_split(args.dataset, args.root, "train", labels="optional")
     table = pool_table(regions, dataset.num_classes, args.trim_width,
-                       {**settings, "regions": str(args.regions)})
+                       {**settings, "regions": str(args.regions)},
+                       has_undefined=dataset.has_undefined)
     write_oracle(args.out, table)
 
 
@@ -110,6 +111,7 @@ def run_queue(args: argparse.Namespace) -> None:
                        scores, list(regions.image_ids), list(dataset.class_names),
                        {**acquisition_attrs(args, tau), "acquisition": args.method,
                         "dataset": args.dataset, "root": str(Path(args.root).resolve()),
+                        "has_undefined": int(pool.has_undefined),
                         "regions": str(Path(args.regions).resolve()),
                         "repeat_fraction": args.repeat_fraction})
     write_queue(args.out, queue)

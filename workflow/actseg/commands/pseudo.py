@@ -24,10 +24,10 @@ from actseg import schema
 from actseg.cli import CommandError
 from actseg.commands.options import add_inference_arguments, resolve_settings, set_threads
 from actseg.commands.round_inputs import (check_store_shapes, load_round_model,
-                                          open_train_split)
+                                          open_train_split, with_histograms)
 from actseg.pseudo import pseudo_label_image, quality_confusion, quality_row
-from actseg.stores import (LabelState, PseudoWriter, RegionsStore, StoreError, multihot_to_bool,
-                           read_labels, read_oracle)
+from actseg.stores import (DominantRule, LabelState, PseudoWriter, RegionsStore, StoreError,
+                           multihot_to_bool, read_labels, read_oracle)
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +65,23 @@ def run(args: argparse.Namespace) -> None:
     if not truth:
         log.info("no train ground truth is read (%s): the quality CSV holds coverage only",
                  "the human oracle" if dataset.has_labels else "the train split has none")
-    bits = np.where(labels.labelled, oracle.label_sets(args.labelling), 0).astype(np.uint32)
+    oracle = with_histograms(args, oracle, dataset, regions, args.labelling, dominant_rule(args))
+    bits = np.where(labels.labelled, oracle.label_sets(args.labelling, dominant_rule(args)),
+                    0).astype(np.uint32)
     image_index = np.flatnonzero((bits != 0).any(1))
     if len(image_index) == 0:
         log.warning("%s: no labelled region, writing an empty pseudo-label store", args.labels)
     confusion = _write_pseudo(args, dataset, regions, oracle.num_classes, bits, image_index,
-                              truth)
+                              truth, oracle.num_channels)
     _write_quality(args, confusion, dataset.class_names, len(image_index), truth)
+
+
+def dominant_rule(args) -> DominantRule | None:
+    """The simulated oracle's dominant answers (dominant.*; the job has them only for
+    dominant labels of the simulated oracle: people's answers are what they said)."""
+    if getattr(args, "dominant_void", None) is None:
+        return None
+    return DominantRule(args.dominant_void, args.dominant_rule, args.seed or 0)
 
 
 def _check_labels(args, labels: LabelState) -> None:
@@ -83,8 +93,8 @@ def _check_labels(args, labels: LabelState) -> None:
                            f"--labelling is {args.labelling!r}")
 
 
-def _load_stage1(args, num_classes: int):
-    model, meta, device = load_round_model(args.model, args.device, num_classes)
+def _load_stage1(args, num_outputs: int):
+    model, meta, device = load_round_model(args.model, args.device, num_outputs)
     if meta.get("stage") not in (None, 1):
         log.warning("%s: a stage-%s model; pseudo labels come from stage 1", args.model,
                     meta.get("stage"))
@@ -92,9 +102,10 @@ def _load_stage1(args, num_classes: int):
 
 
 def _write_pseudo(args, dataset, regions: RegionsStore, num_classes: int, bits: np.ndarray,
-                  image_index: np.ndarray, truth: bool) -> np.ndarray:
+                  image_index: np.ndarray, truth: bool, num_outputs: int) -> np.ndarray:
     """Label every image of `image_index` into `args.out`; returns the summed quality
-    confusion counts (C+1, C+2), against all-void ground truth without `truth`."""
+    confusion counts (C+1, C+2), against all-void ground truth without `truth`.
+    `num_outputs`: C + 1 with the undefined class, C without (VOC)."""
     import torch
 
     from actseg.inference import predict
@@ -107,7 +118,7 @@ def _write_pseudo(args, dataset, regions: RegionsStore, num_classes: int, bits: 
              "rule": args.rule, "labelling": args.labelling, "model": str(args.model),
              "num_classes": num_classes, "temperature": 1.0}
     heights, widths = regions.heights[image_index], regions.widths[image_index]
-    model, device = _load_stage1(args, num_classes) if len(image_index) else (None, None)
+    model, device = _load_stage1(args, num_outputs) if len(image_index) else (None, None)
     slot_of = {int(n): slot for slot, n in enumerate(image_index)}
     buffer = BandBuffer()  # one band of full-resolution features, reused by every image
     with PseudoWriter(args.out, image_index, heights, widths, attrs) as writer:
@@ -131,7 +142,7 @@ def _write_pseudo(args, dataset, regions: RegionsStore, num_classes: int, bits: 
                 label_map = pseudo_label_image(
                     args.method, upsampled, probs,
                     torch.from_numpy(region_map).to(probs.device),
-                    torch.from_numpy(multihot_to_bool(bits[n], num_classes + 1)).to(probs.device),
+                    torch.from_numpy(multihot_to_bool(bits[n], num_outputs)).to(probs.device),
                     torch.from_numpy(regions.adjacency(n)).to(probs.device),
                     expand=args.expand, rule=args.rule,
                     sources=args.sources or "all").cpu().numpy()

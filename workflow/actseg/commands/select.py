@@ -81,7 +81,7 @@ def rank_pool(args: argparse.Namespace, regions: RegionsStore, table: OracleTabl
     if args.method == "random":
         return random_scores(candidates, round_seed(args.seed, args.round)), None, dataset
     scores, tau = _model_scores(args, dataset, regions, candidates, args.method,
-                                table.num_classes)
+                                table.num_channels, table.has_undefined)
     return scores, tau, dataset
 
 
@@ -131,21 +131,23 @@ def previous_state(args: argparse.Namespace, oracle: OracleTable) -> LabelState:
 
 
 def _model_scores(args, dataset, regions: RegionsStore, candidates: np.ndarray, method: str,
-                  num_classes: int) -> tuple[np.ndarray, float]:
+                  num_channels: int, has_undefined: bool) -> tuple[np.ndarray, float]:
     """(scores, tau): the pool scored by round t-1's stage-1 model at the model's tau;
     -inf for regions that are not candidates."""
     import torch
 
     from actseg.inference import predict
 
-    model, meta, device = load_round_model(args.model, args.device, num_classes)
+    model, meta, device = load_round_model(args.model, args.device, num_channels)
     tau = float(meta.get("tau", schema.default("model.tau")))
     pool = np.flatnonzero(candidates.any(axis=1))
     log.info("scoring %d pool images with %s (tau %.3g, kappa %s, ban undefined %s)",
              len(pool), method, tau, args.kappa, args.ban_undefined)
     kappa = {} if args.kappa is None else {"kappa": args.kappa}  # pixbal only
-    scorer = PoolScorer(method, len(regions), candidates.shape[1], num_classes + 1, tau=tau,
-                        ban_undefined=args.ban_undefined, **kappa)
+    # without an undefined class there is nothing to ban (the job drops the setting)
+    scorer = PoolScorer(method, len(regions), candidates.shape[1], num_channels, tau=tau,
+                        ban_undefined=bool(args.ban_undefined) and has_undefined,
+                        has_undefined=has_undefined, **kappa)
     for indices, logits, _ in predict(model, dataset, pool, args.batch_size, device, amp=args.amp,
                                       desc=f"select round {args.round}",
                                       setting="acquisition.batch_size"):
@@ -161,7 +163,7 @@ def _model_scores(args, dataset, regions: RegionsStore, candidates: np.ndarray, 
 
 def _log_summary(state: LabelState, selected: np.ndarray, oracle: OracleTable,
                  labelling: str, class_names) -> None:
-    names = [*class_names, "undefined"]
+    names = [*class_names, *(["undefined"] if oracle.has_undefined else [])]
     answers = multihot_to_bool(oracle.label_sets(labelling)[selected], len(names))
     per_class = answers.sum(axis=0)
     covered = ", ".join(f"{names[c]} {per_class[c]}" for c in np.flatnonzero(per_class))
@@ -169,5 +171,6 @@ def _log_summary(state: LabelState, selected: np.ndarray, oracle: OracleTable,
              state.round, state.acquisition, state.regions_per_round[-1],
              state.clicks_per_round[-1], sum(state.regions_per_round),
              sum(state.clicks_per_round))
+    real = per_class[:len(class_names)]
     log.info("classes covered this round: %d of %d real classes (regions per class: %s)",
-             int((per_class[:-1] > 0).sum()), len(names) - 1, covered or "none")
+             int((real > 0).sum()), len(class_names), covered or "none")

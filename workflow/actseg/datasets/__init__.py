@@ -14,8 +14,12 @@ from pathlib import Path
 from actseg.datasets.common import DatasetError, SegmentationDataset, class_frequencies
 
 KINDS = ("synthetic", "cityscapes", "voc")
+# whether each kind has the undefined class u (SegmentationDataset.has_undefined), for
+# code that decides before opening a dataset (the jobs' settings)
+HAS_UNDEFINED = {"synthetic": True, "cityscapes": True, "voc": False}
 
-__all__ = ["KINDS", "DatasetError", "SegmentationDataset", "class_frequencies", "open_dataset"]
+__all__ = ["HAS_UNDEFINED", "KINDS", "DatasetError", "SegmentationDataset",
+           "class_frequencies", "open_dataset"]
 
 
 def open_dataset(kind: str, root: str | Path, split: str,

@@ -127,6 +127,10 @@ class SegmentationDataset:
 
     class_names: list[str] = []
     lookup: np.ndarray = np.zeros(256, dtype=np.int16)
+    # whether the method's undefined class u (channel C, the oracle's "void present" bit)
+    # exists on this dataset: Cityscapes and the synthetic city yes, VOC no (its 255 border
+    # stays ignored everywhere), as in the authors' code (docs/method.md, notation)
+    has_undefined: bool = True
 
     def __init__(self, root: Path, split: str, image_ids: list[str],
                  image_paths: list[Path], label_paths: list[Path] | None) -> None:
@@ -141,6 +145,11 @@ class SegmentationDataset:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def num_outputs(self) -> int:
+        """Network outputs: the C classes, plus u where the dataset has it."""
+        return self.num_classes + int(self.has_undefined)
 
     def __len__(self) -> int:
         return len(self.image_ids)

@@ -55,6 +55,7 @@ class VOCDataset(SegmentationDataset):
 
     class_names = CLASS_NAMES
     lookup = build_lookup({i: i for i in range(len(CLASS_NAMES))}, valid_ids=[255])
+    has_undefined = False  # 21 classes with background, no u (the authors' VOC)
 
     def __init__(self, root: str | Path, split: str, labels: str = "required") -> None:
         check_labels_mode(labels)

@@ -6,8 +6,11 @@ rules, which drop what the job does not read and derive what the method dictates
 domain rules live here once:
 
 - round 1 selects at random, so it reads no acquisition settings;
-- kappa matters to pixbal only, ban_undefined to the model-scored methods;
+- kappa matters to pixbal only, ban_undefined to the model-scored methods on datasets with
+  the undefined class;
 - dominant labels train stage 1 with the dominant-class loss (so no lambda_mp / lambda_pp);
+- the dominant-answer settings matter to dominant labels of the simulated oracle only, and
+  the seed to pseudo labels only when dominant answers are sampled;
 - lambda_pp exists in mp_pp only; the expansion rule matters only when expanding;
 - compactness matters to SLIC only;
 - the final checkpoint validates nothing (no validation settings).
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from actseg import schema
+from actseg.datasets import HAS_UNDEFINED
 from actseg.experiments import paths
 
 Rules = Callable[[dict, "int | None"], dict]
@@ -114,6 +118,8 @@ def round_one_is_random(values, round_):
     values = {**values, "method": method}
     if not uses_model_scores(method, round_):
         values = _without(values, "ban_undefined", "amp")
+    elif not HAS_UNDEFINED[values["dataset"]]:  # nothing to ban (VOC)
+        values = _without(values, "ban_undefined")
     if method != "pixbal" or not uses_model_scores(method, round_):
         values = _without(values, "kappa")
     return values
@@ -131,6 +137,27 @@ def dominant_labels_dominant_loss(values, round_):
     if loss != "mp_pp":
         values = _without(values, "lambda_pp")
     return values
+
+
+def dominant_answers_when_simulated(values, round_):
+    """dominant.void / dominant.rule decide the simulated oracle's dominant answers;
+    multi-class labels and people's answers read neither (pseudo: after human_oracle_only,
+    which keeps oracle_source for the human oracle only)."""
+    if values.get("labelling") != "dominant" or values.get("oracle_source") == "human":
+        values = _without(values, "dominant_void", "dominant_rule")
+    return values
+
+
+def stage1_dominant_answers(values, round_):
+    """Stage 1 reads the oracle's source only to know whether dominant.* apply."""
+    return _without(dominant_answers_when_simulated(values, round_), "oracle_source")
+
+
+def pseudo_dominant_answers(values, round_):
+    """The seed draws dominant answers under rule sample; pseudo labels read it for nothing
+    else."""
+    values = dominant_answers_when_simulated(values, round_)
+    return values if values.get("dominant_rule") == "sample" else _without(values, "seed")
 
 
 def shipped_weights(values, round_):
@@ -173,6 +200,7 @@ MODEL = {"backbone": "model.backbone", "stem": "model.stem",
          "output_stride": "model.output_stride", "aspp_rates": "model.aspp_rates",
          "pretrained": "model.pretrained", "pretrained_head": "model.pretrained_head",
          "tau": "model.tau"}
+DOMINANT = {"dominant_void": "dominant.void", "dominant_rule": "dominant.rule"}
 TRAIN_RUN = {"num_workers": "train.num_workers", "checkpoint_every": "train.checkpoint_every",
              "validate_batch_size": "evaluate.batch_size",
              "log_every": "train.log_every", "channels_last": "train.channels_last",
@@ -213,9 +241,10 @@ JOBS = {
                          "labelling": "labelling", "loss": "stage1.loss",
                          "lambda_ce": "stage1.lambda_ce", "lambda_mp": "stage1.lambda_mp",
                          "lambda_pp": "stage1.lambda_pp",
-                         "dominant_lr_mult": "stage1.dominant_lr_mult"},
+                         "dominant_lr_mult": "stage1.dominant_lr_mult", **DOMINANT,
+                         "oracle_source": "oracle.source"},
                         (normalised_root, shipped_weights, dominant_labels_dominant_loss,
-                         validation_only_when_selecting)),
+                         validation_only_when_selecting, stage1_dominant_answers)),
     "train_stage2": Job({**DATA, **MODEL, **optimisation(2), **TRAIN_RUN},
                         (normalised_root, shipped_weights, validation_only_when_selecting)),
     "evaluate": Job({**DATA, **inference("evaluate.batch_size"), "absent": "evaluate.absent"},
@@ -223,8 +252,10 @@ JOBS = {
     "pseudo": Job({**DATA, "labelling": "labelling", "method": "pseudo.method",
                    "expand": "pseudo.expand", "rule": "pseudo.rule",
                    "sources": "pseudo.sources", "renormalize": "pseudo.renormalize",
-                   "oracle_source": "oracle.source", **inference("pseudo.batch_size")},
-                  (normalised_root, rule_only_when_expanding, human_oracle_only)),
+                   "oracle_source": "oracle.source", **DOMINANT, "seed": "seed",
+                   **inference("pseudo.batch_size")},
+                  (normalised_root, rule_only_when_expanding, human_oracle_only,
+                   pseudo_dominant_answers)),
     "qualitative": Job({**DATA, "device": "device"}, (normalised_root,)),
     "pretrain": Job({"backbone": "model.backbone", "stem": "model.stem",
                      "iterations": "pretrain.iterations", "batch_size": "pretrain.batch_size",

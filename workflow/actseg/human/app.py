@@ -124,7 +124,8 @@ class OracleApp(SurveyApp):
                 self.store.lease(question, participant)
         form = query_form(queue)
         return {"participant": participant, "dynamic": True, "round": queue.round,
-                "class_names": [*queue.class_names, UNDEFINED_OPTION],
+                "class_names": [*queue.class_names,
+                                *([UNDEFINED_OPTION] if queue.has_undefined else [])],
                 "forms": [{"id": form.id, "instruction": form.instruction,
                            "multiple": form.multiple,
                            "questions": [question] if question else []}],

@@ -28,8 +28,8 @@ class CsvRowError(ActsegError):
 
 
 def option_names(queue: QueryQueue) -> list[str]:
-    """The answer options: the classes, then the undefined class."""
-    return [*queue.class_names, UNDEFINED]
+    """The answer options: the classes, then the undefined class where the dataset has it."""
+    return [*queue.class_names, *([UNDEFINED] if queue.has_undefined else [])]
 
 
 def export_rows(answers: list[Answer], queues: dict[int, QueryQueue]) -> str:

@@ -23,13 +23,14 @@ def region_areas(region_map: np.ndarray, r_max: int, trim_width: float
 
 
 def pool_table(regions: RegionsStore, num_classes: int, trim_width: float,
-               attrs: dict | None = None) -> OracleTable:
+               attrs: dict | None = None, has_undefined: bool = True) -> OracleTable:
     shape = (len(regions), regions.r_max)
     table = OracleTable(multihot=np.zeros(shape, np.uint32),
                         dominant=np.full(shape, NO_REGION, np.uint8),
                         area=np.zeros(shape, np.int32), trimmed_area=np.zeros(shape, np.int32),
                         num_classes=num_classes,
-                        attrs=dict(attrs or {}, trim_width=float(trim_width), answers="none"))
+                        attrs=dict(attrs or {}, trim_width=float(trim_width), answers="none"),
+                        has_undefined=has_undefined)
     for index in range(len(regions)):
         table.area[index], table.trimmed_area[index] = region_areas(
             regions.region_map(index), regions.r_max, trim_width)
@@ -45,4 +46,5 @@ def answers_table(pool: OracleTable, answers: np.ndarray, labelled: np.ndarray,
     if labelling == "dominant":  # one bit per answer: its index is the dominant class
         dominant[labelled] = np.log2(bits[labelled]).astype(np.uint8)
     return OracleTable(bits, dominant, pool.area.copy(), pool.trimmed_area.copy(),
-                       pool.num_classes, dict(pool.attrs, answers="human"))
+                       pool.num_classes, dict(pool.attrs, answers="human"),
+                       has_undefined=pool.has_undefined)

@@ -44,6 +44,11 @@ class QueryQueue:
     def __len__(self) -> int:
         return len(self.image)
 
+    @property
+    def has_undefined(self) -> bool:
+        """Whether people may answer the undefined class (not on VOC); older queues: yes."""
+        return bool(int(self.attrs.get("has_undefined", 1)))
+
     def id(self, rank: int) -> str:
         return question_id(self.round, int(self.image[rank]), int(self.region[rank]))
 

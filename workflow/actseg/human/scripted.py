@@ -32,7 +32,7 @@ class BrowserAnnotator(ScriptedParticipant):
     def truth(self, question: str) -> list[int]:
         _, image, region = map(int, QUESTION.fullmatch(question).groups())
         bits = int(self.oracle.label_sets(self.labelling)[image, region])
-        return [c for c in range(self.oracle.num_classes + 1) if bits >> c & 1]
+        return [c for c in range(self.oracle.num_channels) if bits >> c & 1]
 
     def multiple(self, question: str) -> bool:
         return self.labelling == "multiclass"

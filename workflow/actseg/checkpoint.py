@@ -84,9 +84,9 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
 
 def build_network(backbone: str, num_outputs: int, *args, **kwargs) -> DeepLabV3Plus:
     """`build_model` with `num_outputs` classifier channels: C + 1 on a dataset with the
-    undefined class, C without (VOC). build_model's `num_classes` gets C + 1 outputs, so
-    it is asked for num_outputs - 1."""
-    return build_model(backbone, int(num_outputs) - 1, *args, **kwargs)
+    undefined class, C without (VOC)."""
+    return build_model(backbone, int(num_outputs) - 1, *args, num_outputs=int(num_outputs),
+                       **kwargs)
 
 
 def model_config(meta: Mapping) -> dict:
@@ -97,7 +97,7 @@ def model_config(meta: Mapping) -> dict:
     except KeyError as err:
         raise CheckpointError(f"checkpoint meta lacks {err}") from err
     if meta.get("num_outputs") is not None:
-        config["num_classes"] = int(meta["num_outputs"]) - 1  # build_model adds one
+        config["num_outputs"] = int(meta["num_outputs"])
     config["output_stride"] = int(meta.get("output_stride", 16))
     config["aspp_rates"] = tuple(meta.get("aspp_rates", (6, 12, 18)))
     config["stem"] = meta.get("stem", "deep")

@@ -392,17 +392,20 @@ def build_model(
     backbone: str = "small", num_classes: int = 19, output_stride: int = 16,
     aspp_rates: Sequence[int] = (6, 12, 18), pretrained: str | os.PathLike | None = None,
     head_channels: int | None = None, stem: str = "deep", pretrained_head: bool = True,
+    num_outputs: int | None = None,
 ) -> DeepLabV3Plus:
     """DeepLabV3+ for `num_classes` real classes (C): the network outputs C+1 channels,
-    channel C being the undefined class. `pretrained` is a local state-dict file (nothing
-    is downloaded); `pretrained_head` also takes its ASPP and decoder when it has them."""
+    channel C being the undefined class, unless `num_outputs` says otherwise (C on a
+    dataset without the undefined class, such as VOC). `pretrained` is a local state-dict
+    file (nothing is downloaded); `pretrained_head` also takes its ASPP and decoder."""
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; expected one of {sorted(BACKBONES)}")
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    num_outputs = num_classes + 1 if num_outputs is None else int(num_outputs)
+    if num_outputs < 2:
+        raise ValueError(f"the model needs at least 2 outputs, got {num_outputs}")
     spec = BACKBONES[backbone]
     model = DeepLabV3Plus(
-        ResNetBackbone(spec, output_stride, stem), num_classes + 1,
+        ResNetBackbone(spec, output_stride, stem), num_outputs,
         aspp_rates, head_channels or spec.head_channels,
     )
     if pretrained is not None:

@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args)
     dataset = PretextDataset(tuple(args.size), seed=args.seed)
     torch.manual_seed(args.seed)
-    model = build_model(args.backbone, dataset.num_classes, PRETEXT_OUTPUT_STRIDE,
-                        stem=args.stem)
+    model = build_model(args.backbone, output_stride=PRETEXT_OUTPUT_STRIDE, stem=args.stem,
+                        num_outputs=dataset.num_classes)
     train_settings = TrainSettings(
         iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
         head_lr_mult=args.head_lr_mult, seed=args.seed, num_workers=args.num_workers,

@@ -32,8 +32,10 @@ class BandBuffer:
 
     def __init__(self):
         self._storage: list[torch.Tensor | None] = [None, None]
+        self.takes = 0  # counts every take: a band stays valid while this is unchanged
 
     def take(self, shape: tuple[int, ...], device: torch.device, slot: int = 0) -> torch.Tensor:
+        self.takes += 1
         numel = 1
         for n in shape:
             numel *= n
@@ -67,6 +69,7 @@ class Upsampled:
         if band_rows is None:
             band_rows = BAND_BYTES // (4 * self.shape[0] * self.shape[2])
         self.band_rows = min(height, max(self.stride, band_rows // self.stride * self.stride))
+        self._last: tuple[int, int, int, torch.Tensor] | None = None  # (y0, y1, takes, band)
 
     @property
     def device(self) -> torch.device:
@@ -79,10 +82,20 @@ class Upsampled:
     def band(self, y0: int, y1: int) -> torch.Tensor:
         """(D, y1 - y0, W) features of rows y0..y1-1; y0 a multiple of `stride` (or 0).
 
-        A view of the shared buffer: valid until the next call."""
+        A view of the shared buffer: valid until the next call. Asking again for the band
+        just computed (prototypes, then similarities, of an image that is one band) returns
+        it without recomputing, unless the shared buffer was used since."""
         if self.stride == self.shape[1]:  # no exact crop: the whole image
             return upsample_features(self.low[None], self.shape[1:],
                                      self.renormalize)[0, :, y0:y1]
+        last = self._last
+        if last is not None and last[:3] == (y0, y1, self.buffer.takes):
+            return last[3]
+        band = self._compute_band(y0, y1)
+        self._last = (y0, y1, self.buffer.takes, band)
+        return band
+
+    def _compute_band(self, y0: int, y1: int) -> torch.Tensor:
         a = max(0, y0 // self.stride - 1)  # low rows with one row of margin
         b = min(self.low.shape[1], -(-y1 // self.stride) + 1)
         up = self.buffer.take((1, self.shape[0], (b - a) * self.stride, self.shape[2]),

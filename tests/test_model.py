@@ -309,3 +309,15 @@ def test_head_is_the_authors_separable_aspp_and_decoder():
 def test_image_pooling_trains_on_a_batch_of_one():
     model = build_model("small").train()
     model(torch.randn(1, 3, 64, 64)).sum().backward()  # BN of a 1×1 map: running stats
+
+
+def test_classifier_starts_as_a_default_initialised_bias_free_conv():
+    """The authors' cosine classifier is nn.Conv2d(D, C+1, 1, bias=False) at PyTorch's
+    default init: uniform in ±1/sqrt(D)."""
+    torch.manual_seed(0)
+    weight = build_model("small", num_classes=19).classifier.weight
+    bound = 1 / weight.shape[1] ** 0.5
+    assert weight.abs().max() <= bound and weight.abs().max() > 0.9 * bound
+    torch.manual_seed(1)
+    conv = torch.nn.Conv2d(weight.shape[1], weight.shape[0], 1, bias=False)
+    assert abs(conv.weight.std().item() - weight.std().item()) < 0.1 * weight.std().item()

@@ -64,8 +64,8 @@ def test_layout_ids_and_manifest(city):
     assert train.load_image(0).shape == (64, 128, 3)
     manifest = json.loads((city / "manifest.json").read_text())
     assert manifest["settings"]["seed"] == 3 and manifest["images"] == {"train": 18, "val": 4}
-    assert manifest["settings"]["difficulty"] == {"noise": 0.03, "blur": 0.7, "texture": 1.0,
-                                                  "colour_overlap": 0.35, "lighting": 1.0}
+    assert manifest["settings"]["difficulty"] == {"noise": 0.015, "blur": 0.7, "texture": 1.0,
+                                                  "colour_overlap": 0.1, "lighting": 0.5}
     assert "python -m actseg synth" in (city / "README").read_text()
     assert not [p for p in city.parent.iterdir() if p.name.startswith(".")]  # no temp left
 

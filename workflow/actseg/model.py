@@ -11,6 +11,7 @@ Layout of the parameters (names matter for checkpoints and pretrained weights):
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -218,7 +219,9 @@ class CosineClassifier(nn.Module):
     def __init__(self, in_channels: int, num_outputs: int):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(num_outputs, in_channels))
-        nn.init.normal_(self.weight, std=0.01)
+        # the authors' classifier is a fresh bias-free 1×1 Conv2d left at PyTorch's default
+        # init (their head's kaiming init runs before it is created): U(±1/sqrt(fan_in))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
 
     @staticmethod
     def normalize(features: torch.Tensor) -> torch.Tensor:

@@ -174,7 +174,9 @@ def test_round2_with_model(stores, stage1_model, tmp_path, method):
     new = s2.labelled_round == 2
     assert new.any() and not (new & was).any()
     want = expected_scores(stores, stage1_model, method, was)
-    np.testing.assert_allclose(s2.scores, want, rtol=1e-5, atol=1e-7)
+    # select's forward may run channels_last (oneDNN's other fp32 kernels; inference.predict)
+    # and ClassBal's min-max scaling turns those last bits into ~3e-7 absolute
+    np.testing.assert_allclose(s2.scores, want, rtol=1e-5, atol=1e-6)
     # the chosen regions are the top of the ranking
     assert s2.scores[new].min() >= s2.scores[~new & ~was & np.isfinite(s2.scores)].max()
     again = tmp_path / "r2b.h5"

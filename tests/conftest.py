@@ -1,6 +1,6 @@
 """Shared test setup: the helper modules beside the tests (`fakes`, `pipeline_fixtures`,
 `workflow_runs`) are importable by name under any pytest import mode, and the tiny
-experiment config (config.yaml + workflow/configs/tiny.yaml) is a fixture."""
+experiment config (config.yaml + workflow/configs/tiny.yaml) is a fixture, as is `one_thread`."""
 
 from __future__ import annotations
 
@@ -27,3 +27,15 @@ def tiny_config() -> dict:
 @pytest.fixture
 def tiny():
     return tiny_config()
+
+
+@pytest.fixture
+def one_thread():
+    """One torch intra-op thread, as the workflow's jobs run: with DataLoader workers more
+    threads oversubscribe a 2-core machine, and two threads may split sums differently."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

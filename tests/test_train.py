@@ -187,15 +187,6 @@ def _train_stage1(fx, train_ds, out, **kw):
     return out
 
 
-@pytest.fixture
-def one_thread():
-    """Workers + several intra-op threads oversubscribe a 2-core machine badly."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_training_is_deterministic_and_writes_log(fx, train_ds, tmp_path, one_thread):
     a = _train_stage1(fx, train_ds, tmp_path / "a.pt")
     b = _train_stage1(fx, train_ds, tmp_path / "b.pt", num_workers=1)  # workers change nothing

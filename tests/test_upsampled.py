@@ -50,14 +50,6 @@ def scene(seed, size, channels=6, seeds=40):
         torch.from_numpy(region_adjacency(region_map))
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("rule,expand", [("reference", True), ("clean", True),
                                          ("reference", False)])

@@ -82,13 +82,6 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     return _load(path, map_location, ("model", "meta"))
 
 
-def build_network(backbone: str, num_outputs: int, *args, **kwargs) -> DeepLabV3Plus:
-    """`build_model` with `num_outputs` classifier channels: C + 1 on a dataset with the
-    undefined class, C without (VOC)."""
-    return build_model(backbone, int(num_outputs) - 1, *args, num_outputs=int(num_outputs),
-                       **kwargs)
-
-
 def model_config(meta: Mapping) -> dict:
     """`build_model` arguments recorded in a checkpoint's meta (`num_outputs` when recorded:
     C without an undefined class; older checkpoints had C + 1)."""

@@ -6,8 +6,8 @@ random layout (a few large cells, then ellipses, rotated boxes, triangles, bars 
 top), each piece filled with one of `FAMILIES` of procedural textures in two random colours.
 The label of a pixel is the pair (texture family, kind of piece) of the piece that covers
 it, so colour carries no information and the network must learn texture and, to tell the
-kinds apart, the outline of the whole piece around the pixel (context, as for objects). Nothing here uses
-the synthetic city, its class renderers or any dataset's labels.
+kinds apart, the outline of the whole piece around the pixel (context, as for objects).
+Nothing here uses the synthetic city, its class renderers or any dataset's labels.
 
 Every image is a pure function of its seed (numpy `default_rng`), so a pretraining run is
 reproducible and its data stream does not depend on DataLoader workers.

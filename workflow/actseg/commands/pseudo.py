@@ -23,10 +23,10 @@ import numpy as np
 from actseg import schema
 from actseg.cli import CommandError
 from actseg.commands.options import add_inference_arguments, resolve_settings, set_threads
-from actseg.commands.round_inputs import (check_store_shapes, load_round_model,
-                                          open_train_split, with_histograms)
+from actseg.commands.round_inputs import (check_store_shapes, dominant_rule,
+                                          load_round_model, open_train_split, with_histograms)
 from actseg.pseudo import pseudo_label_image, quality_confusion, quality_row
-from actseg.stores import (DominantRule, LabelState, PseudoWriter, RegionsStore, StoreError,
+from actseg.stores import (LabelState, PseudoWriter, RegionsStore, StoreError,
                            multihot_to_bool, read_labels, read_oracle)
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,9 @@ def run(args: argparse.Namespace) -> None:
     if not truth:
         log.info("no train ground truth is read (%s): the quality CSV holds coverage only",
                  "the human oracle" if dataset.has_labels else "the train split has none")
-    oracle = with_histograms(args, oracle, dataset, regions, args.labelling, dominant_rule(args))
-    bits = np.where(labels.labelled, oracle.label_sets(args.labelling, dominant_rule(args)),
+    dominant = dominant_rule(args)
+    oracle = with_histograms(args, oracle, dataset, regions, args.labelling, dominant)
+    bits = np.where(labels.labelled, oracle.label_sets(args.labelling, dominant),
                     0).astype(np.uint32)
     image_index = np.flatnonzero((bits != 0).any(1))
     if len(image_index) == 0:
@@ -74,14 +75,6 @@ def run(args: argparse.Namespace) -> None:
     confusion = _write_pseudo(args, dataset, regions, oracle.num_classes, bits, image_index,
                               truth, oracle.num_channels)
     _write_quality(args, confusion, dataset.class_names, len(image_index), truth)
-
-
-def dominant_rule(args) -> DominantRule | None:
-    """The simulated oracle's dominant answers (dominant.*; the job has them only for
-    dominant labels of the simulated oracle: people's answers are what they said)."""
-    if getattr(args, "dominant_void", None) is None:
-        return None
-    return DominantRule(args.dominant_void, args.dominant_rule, args.seed or 0)
 
 
 def _check_labels(args, labels: LabelState) -> None:

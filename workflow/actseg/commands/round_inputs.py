@@ -48,6 +48,14 @@ def check_oracle_classes(args, dataset, oracle: OracleTable) -> None:
                            "so that it is rebuilt")
 
 
+def dominant_rule(args) -> DominantRule | None:
+    """The simulated oracle's dominant answers (dominant.*; the job has them only for
+    dominant labels of the simulated oracle: people's answers are what they said)."""
+    if getattr(args, "dominant_void", None) is None:
+        return None
+    return DominantRule(args.dominant_void, args.dominant_rule, args.seed or 0)
+
+
 def with_histograms(args, oracle: OracleTable, dataset, regions: RegionsStore,
                     labelling: str, dominant: DominantRule | None) -> OracleTable:
     """`oracle` able to give `dominant` answers: an oracle.h5 written before the region

@@ -88,15 +88,15 @@ def build_trainset(args, dataset, augment):
         if labels.labelling != args.labelling:
             raise CommandError(f"{args.labels}: regions were bought as {labels.labelling!r} "
                                f"queries, but --labelling is {args.labelling!r}")
-        from actseg.commands.pseudo import dominant_rule
-        from actseg.commands.round_inputs import check_oracle_classes, with_histograms
+        from actseg.commands.round_inputs import (check_oracle_classes, dominant_rule,
+                                                  with_histograms)
 
         regions, oracle = RegionsStore(args.regions), read_oracle(args.oracle)
         check_oracle_classes(args, dataset, oracle)
-        oracle = with_histograms(args, oracle, dataset, regions, args.labelling,
-                                 dominant_rule(args))
+        dominant = dominant_rule(args)
+        oracle = with_histograms(args, oracle, dataset, regions, args.labelling, dominant)
         trainset = Stage1Dataset(dataset, regions, oracle, labels, args.labelling, augment,
-                                 dominant_rule(args))
+                                 dominant)
         objective = PartialLabelObjective(args.loss, args.lambda_ce, args.lambda_mp,
                                           args.lambda_pp, args.tau)
         return trainset, objective
@@ -148,8 +148,7 @@ def run(args: argparse.Namespace) -> None:
     from actseg.datasets import DatasetError, open_dataset
     from actseg.experiments.jobs import JOBS, split_run, train_job
     from actseg.inference import resolve_device
-    from actseg.checkpoint import build_network
-    from actseg.model import PretrainedWeightsError
+    from actseg.model import PretrainedWeightsError, build_model
     from actseg.stores import StoreError
     from actseg.train import NonFiniteLossError, TrainSettings, copy_classifier, train
     from actseg.transforms import TrainAugment
@@ -176,9 +175,10 @@ def run(args: argparse.Namespace) -> None:
         trainset, validation = checkpoint_validation(args, dataset, trainset,
                                                      resolve_device(args.device))
         torch.manual_seed(args.seed)  # the fresh initialisation is a function of the seed
-        model = build_network(args.backbone, dataset.num_outputs, args.output_stride,
-                              tuple(args.aspp_rates), args.pretrained, stem=args.stem,
-                              pretrained_head=args.pretrained_head)
+        model = build_model(args.backbone, dataset.num_classes, args.output_stride,
+                            tuple(args.aspp_rates), args.pretrained, stem=args.stem,
+                            pretrained_head=args.pretrained_head,
+                            num_outputs=dataset.num_outputs)
         if args.init_classifier:
             copy_classifier(model, args.init_classifier)
         meta = {"backbone": args.backbone, "num_classes": dataset.num_classes,

@@ -218,6 +218,21 @@ def test_experiment_helpers(tmp_path, monkeypatch):
     assert experiments.study_runs("a")[0][3] == "results/round5/miou.csv"  # = default
 
 
+def test_a_stage1_study_reads_stage1_curves(tmp_path, monkeypatch):
+    """`stages: [1]`: each run is read round by round from stage1_miou.csv (so the figure
+    needs no stage 2); the default is both stages, from the last round's miou.csv."""
+    monkeypatch.chdir(tmp_path)
+    experiments = validate_config({"rounds": 3, "studies": {
+        "s1": {"seeds": [0], "stages": [1], "variants": {"same": {}}},
+        "both": {"seeds": [0], "variants": {"same": {}}}}})
+    assert experiments.study("both", "x")["stages"] == [1, 2]  # the schema's default
+    assert [run[3] for run in experiments.study_runs("s1")] == [
+        f"results/round{t}/stage1_miou.csv" for t in (1, 2, 3)]
+    assert [run[3] for run in experiments.study_runs("both")] == ["results/round3/miou.csv"]
+    with pytest.raises(ConfigError, match="stages"):
+        validate_config({"studies": {"x": {"stages": [2], "variants": {"v": {}}}}})
+
+
 def test_shared_names_that_differ_are_refused(tmp_path, monkeypatch):
     """Two experiments writing one region set with different settings cannot both run."""
     monkeypatch.chdir(tmp_path)

@@ -53,6 +53,22 @@ def test_long_table_and_summary_values(runs):
     assert row["seeds"].item() == 2 and row["clicks"].item() == 300
 
 
+def test_a_run_given_round_by_round(tmp_path):
+    """A stage-1 study gives each run as one stage-1 CSV per round; the rows join up, and a
+    row that two CSVs both hold is refused."""
+    paths = []
+    for r in (1, 2):
+        paths.append(tmp_path / f"round{r}.csv")
+        pd.DataFrame([{"round": r, "stage": 1, "clicks": 100 * r, "regions": 80 * r,
+                       "miou": 0.1 * r}]).to_csv(paths[-1], index=False)
+    table = long_table("losses", [StudyRun("rc", "multiclass", 0, p) for p in paths])
+    assert table[["round", "stage", "miou"]].values.tolist() == [[1, 1, 0.1], [2, 1, 0.2]]
+    summary = summarise(table)
+    assert summary["stage"].tolist() == [1, 1] and summary["miou_std"].tolist() == [0, 0]
+    with pytest.raises(ValueError, match=r"\(rc, 0, 2, 1\) comes from more than one"):
+        long_table("losses", [StudyRun("rc", "multiclass", 0, p) for p in paths + paths[1:]])
+
+
 def test_build_study_figure_is_byte_stable(runs, tmp_path):
     digests = []
     for attempt in range(2):

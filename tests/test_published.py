@@ -43,10 +43,10 @@ def test_nothing_published_is_not_a_study():
     assert not unknown, f"published files of studies config.yaml lacks: {sorted(unknown)}"
 
 
-def fake_study(figures, study, variants, seeds, rounds, drop=None):
+def fake_study(figures, study, variants, seeds, rounds, drop=None, stages=(1, 2)):
     rows = [{"study": study, "variant": v, "labelling": "multiclass", "seed": s, "round": t,
              "stage": st, "clicks": 100 * t, "miou": 0.3 + 0.01 * t}
-            for v in variants for s in seeds for t in range(1, rounds[v] + 1) for st in (1, 2)]
+            for v in variants for s in seeds for t in range(1, rounds[v] + 1) for st in stages]
     if drop is not None:
         rows.pop(drop)
     table = pd.DataFrame(rows)
@@ -84,10 +84,27 @@ def test_check_names_what_differs(tmp_path, monkeypatch):
     fake_study(tmp_path, "budget", ["6700x5"], [0, 1, 2], {"6700x5": 5})
     problems = published.check_published(tmp_path, "budget", cfg)
     assert any("variants ['6700x5']" in p for p in problems)
-    fake_study(tmp_path, "losses", ["mp-pp", "infimum", "rc"], [0, 1, 2],
-               {v: 5 for v in ("mp-pp", "infimum", "rc")}, drop=3)
+    fake_study(tmp_path, "budget", ["6700x5", "3350x10"], [0, 1, 2],
+               {"6700x5": 5, "3350x10": 10}, drop=3)
+    problems = published.check_published(tmp_path, "budget", cfg)
+    assert problems and "6700x5" in problems[0] and "missing [(0, 2, 2)]" in problems[0]
+
+
+def test_a_stage1_study_has_stage1_rows_only(tmp_path, monkeypatch):
+    """losses is a stage-1 study (`stages: [1]`): its rows are stage 1's, every one there."""
+    monkeypatch.chdir(tmp_path)
+    cfg = config()
+    assert published.expected_stages(cfg, "losses") == (1,)
+    variants = ["mp-pp", "infimum", "rc"]
+    fake_study(tmp_path, "losses", variants, [0, 1, 2], {v: 5 for v in variants}, stages=(1,))
+    assert published.check_published(tmp_path, "losses", cfg) == []
+    fake_study(tmp_path, "losses", variants, [0, 1, 2], {v: 5 for v in variants}, drop=3,
+               stages=(1,))
     problems = published.check_published(tmp_path, "losses", cfg)
-    assert problems and "mp-pp" in problems[0] and "missing [(0, 2, 2)]" in problems[0]
+    assert problems and "mp-pp" in problems[0] and "missing [(0, 4, 1)]" in problems[0]
+    fake_study(tmp_path, "losses", variants, [0, 1, 2], {v: 5 for v in variants})
+    problems = published.check_published(tmp_path, "losses", cfg)
+    assert problems and "extra [(0, 1, 2)" in problems[0]
     assert published.check_published(tmp_path, "acquisition", cfg)[0].endswith("missing")
 
 
@@ -121,3 +138,29 @@ def test_claims_on_hand_made_numbers():
         in table and "Verdict rule:" in table
     with pytest.raises(ValueError, match="no seed in common"):
         published.compare("x", {0: 1.0}, {1: 1.0})
+
+
+def test_readme_and_claims_md_hold_the_published_claims():
+    """The claims table in README.md and docs/results/studies/claims.md is what the
+    published CSVs give (publish_study.py rewrites both)."""
+    from actseg.claims import claims_report, readme_block
+
+    report = claims_report(FOLDER)
+    assert readme_block((REPO / "README.md").read_text()) == report
+    if published.published_studies(FOLDER):
+        assert (FOLDER / "claims.md").read_text().endswith(report)
+
+
+def test_write_claims_replaces_only_the_block(tmp_path):
+    from actseg.claims import README_BEGIN, README_END, write_claims
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\nbefore\n{README_BEGIN}\nold table\n{README_END}\nafter\n")
+    report = write_claims(tmp_path, readme)
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("# x\nbefore\n")
+    assert text.endswith(f"{README_END}\nafter\n") and report in text
+    assert (tmp_path / "claims.md").read_text().endswith(report)
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="lacks the claims markers"):
+        write_claims(tmp_path, readme)

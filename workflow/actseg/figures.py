@@ -40,7 +40,8 @@ def parse_run(spec: str) -> StudyRun:
 
 
 def long_table(study: str, runs: Sequence[StudyRun]) -> pd.DataFrame:
-    """One row per (variant, seed, round, stage), per-class IoU columns kept."""
+    """One row per (variant, seed, round, stage), per-class IoU columns kept. A run may
+    come as several CSVs (a stage-1 study: one per round); each row must come once."""
     frames = []
     for run in runs:
         curve = read_curve(run.curve_csv)
@@ -50,6 +51,12 @@ def long_table(study: str, runs: Sequence[StudyRun]) -> pd.DataFrame:
         curve.insert(0, "study", study)
         frames.append(curve)
     table = pd.concat(frames, ignore_index=True)
+    repeated = table.duplicated(["variant", "seed", "round", "stage"])
+    if repeated.any():  # e.g. one round's stage-1 CSV given twice for a run
+        variant, seed, round_, stage = table.loc[repeated].iloc[0][
+            ["variant", "seed", "round", "stage"]]
+        raise ValueError(f"study {study}: (variant, seed, round, stage) ({variant}, {seed}, "
+                         f"{round_}, {stage}) comes from more than one curve CSV")
     order = {v: i for i, v in enumerate(dict.fromkeys(r.variant for r in runs))}
     table["_order"] = table["variant"].map(order)
     table = table.sort_values(["_order", "seed", "round", "stage"], kind="stable")

@@ -52,9 +52,14 @@ def expected_runs(cfg: dict, study: str) -> dict[str, tuple[list[int], int]]:
             for variant, overrides in spec["variants"].items()}
 
 
+def expected_stages(cfg: dict, study: str) -> tuple[int, ...]:
+    """The stages the study's figure shows ([1, 2] unless the study says `stages: [1]`)."""
+    return tuple(cfg["studies"][study].get("stages", (1, 2)))
+
+
 def check_published(folder: Path, study: str, cfg: dict) -> list[str]:
     """Problems of a published study (empty when its files parse and match `cfg`): every
-    variant at every seed, rounds 1..R of the variant and stages 1 and 2, nothing else."""
+    variant at every seed, rounds 1..R of the variant and the study's stages, nothing else."""
     import pandas as pd
 
     problems = [f"{path}: missing" for path in study_files(folder, study) if not path.is_file()]
@@ -66,26 +71,27 @@ def check_published(folder: Path, study: str, cfg: dict) -> list[str]:
     if png.read_bytes()[:4] != b"\x89PNG":
         problems.append(f"{png}: not a PNG")
     table = pd.read_csv(long_csv)
-    expected = expected_runs(cfg, study)
+    expected, stages = expected_runs(cfg, study), expected_stages(cfg, study)
     if list(dict.fromkeys(table["variant"])) != list(expected):
         problems.append(f"{long_csv}: variants {list(dict.fromkeys(table['variant']))}, "
                         f"config.yaml has {list(expected)}")
     for variant, (seeds, rounds) in expected.items():
         rows = table[table["variant"] == variant]
-        wanted = {(s, t, stage) for s in seeds for t in range(1, rounds + 1) for stage in (1, 2)}
+        wanted = {(s, t, stage) for s in seeds for t in range(1, rounds + 1) for stage in stages}
         found = set(zip(rows["seed"], rows["round"], rows["stage"]))
         if found != wanted or len(rows) != len(wanted):
             problems.append(f"{long_csv}: {variant}: (seed, round, stage) rows differ from "
-                            f"seeds {seeds} x rounds 1..{rounds} x stages 1, 2 (missing "
-                            f"{sorted(wanted - found)[:4]}, extra {sorted(found - wanted)[:4]}, "
-                            f"{len(rows)} rows)")
+                            f"seeds {seeds} x rounds 1..{rounds} x stages {list(stages)} "
+                            f"(missing {sorted(wanted - found)[:4]}, extra "
+                            f"{sorted(found - wanted)[:4]}, {len(rows)} rows)")
         if rows["miou"].isna().any():
             problems.append(f"{long_csv}: {variant}: empty miou")
     summary = pd.read_csv(summary_csv)
     for variant, (seeds, rounds) in expected.items():
         rows = summary[summary["variant"] == variant]
-        if len(rows) != 2 * rounds or set(rows["seeds"]) != {len(seeds)}:
-            problems.append(f"{summary_csv}: {variant}: {len(rows)} rows (want {2 * rounds}) "
+        want = len(stages) * rounds
+        if len(rows) != want or set(rows["seeds"]) != {len(seeds)}:
+            problems.append(f"{summary_csv}: {variant}: {len(rows)} rows (want {want}) "
                             f"or seeds {sorted(set(rows['seeds']))} != {len(seeds)}")
     return problems
 

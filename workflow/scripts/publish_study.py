@@ -1,6 +1,7 @@
 """Copy a finished study's figure files (results/figures/{study}.csv, _summary.csv, .png)
-into docs/results/studies/ and record its provenance in the README.md there (logic:
-actseg.published). Run from the checkout after the study finished, e.g.
+into docs/results/studies/, record its provenance in the README.md there (logic:
+actseg.published) and rewrite the claims table (actseg.claims) in claims.md there and in the
+project README. Run from the checkout after the study finished, e.g.
 
     python workflow/scripts/publish_study.py region_size --wall-s 5400 \
         --command "snakemake --cores 2 results/figures/region_size.csv --resources gpu=1"
@@ -15,6 +16,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPOSITORY / "workflow"))
 
+from actseg.claims import write_claims  # noqa: E402
 from actseg.published import PUBLISHED, publish  # noqa: E402
 
 
@@ -31,6 +33,8 @@ def main(argv=None) -> None:
         for path in publish(study, args.figures, args.dest, args.command, args.wall_s,
                             REPOSITORY, args.machine):
             print(path)
+    write_claims(args.dest, REPOSITORY / "README.md")
+    print(args.dest / "claims.md", REPOSITORY / "README.md")
 
 
 if __name__ == "__main__":

@@ -177,14 +177,20 @@ class Experiments:
 
     def study_runs(self, study: str) -> list[tuple[str, str, int, str]]:
         """[(variant, labelling, seed, curve path)] of every run of the study, config
-        order; the curve is read from its folder (equal variants read the same file)."""
+        order; the curve is read from its folder (equal variants read the same file). A
+        stage-1 study (`stages: [1]`) reads each round's stage1_miou.csv, one entry per
+        round, so that no stage 2 is built for it."""
         spec = self.study(study, f"results/figures/{study}.csv")
         runs = []
         for variant in spec["variants"]:
             for seed in spec["seeds"]:
                 cfg = self.config(paths.study_prefix(study, variant, seed))
-                curve = self.path(cfg, cfg["rounds"], "miou.csv")
-                runs.append((variant, cfg["labelling"], seed, curve))
+                if 2 in spec["stages"]:
+                    curves = [self.path(cfg, cfg["rounds"], "miou.csv")]
+                else:
+                    curves = [self.path(cfg, t, "stage1_miou.csv")
+                              for t in range(1, cfg["rounds"] + 1)]
+                runs.extend((variant, cfg["labelling"], seed, curve) for curve in curves)
         return runs
 
     def qualitative_models(self) -> dict[str, str]:

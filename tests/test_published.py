@@ -70,10 +70,12 @@ def test_publish_then_check(tmp_path, monkeypatch):
                                REPO, machine_="2 CPU cores, no GPU")
     assert sorted(p.name for p in copied) == ["budget.csv", "budget.png", "budget_summary.csv"]
     assert published.check_published(dest, "budget", cfg) == []
+    assert "- commit: " in (dest / "README.md").read_text()
     published.publish("budget", tmp_path / "figures", dest, "snakemake y", 60.0, REPO,
-                      machine_="16 CPU cores, GPU H200")
+                      machine_="16 CPU cores, GPU H200", commit_="abc123", jobs=241)
     readme = (dest / "README.md").read_text()
     assert readme.count("## budget") == 1 and "snakemake y" in readme
+    assert "- commit: abc123\n" in readme and "- jobs run by the command: 241 (" in readme
     assert "1 h 02 min 05 s" not in readme and "0 h 01 min 00 s" in readme
     assert published.published_studies(dest) == ["budget"]
 

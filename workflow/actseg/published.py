@@ -123,18 +123,22 @@ def commit(repository: Path) -> str:
 
 
 def provenance_section(study: str, command: str, commit_: str, machine_: str,
-                       wall_s: float) -> str:
+                       wall_s: float, jobs: int | None = None) -> str:
     hours, rest = divmod(int(round(wall_s)), 3600)
+    ran = ("" if jobs is None else f"- jobs run by the command: {jobs} (jobs that earlier "
+           "runs had built, e.g. shared variants, were reused, not counted)\n")
     return (f"## {study}\n\n- command: `{command}`\n- commit: {commit_}\n"
             f"- machine: {machine_}\n- wall time: {hours} h {rest // 60:02d} min "
-            f"{rest % 60:02d} s ({wall_s:.0f} s)\n- files: "
+            f"{rest % 60:02d} s ({wall_s:.0f} s)\n{ran}- files: "
             + ", ".join(f"`{p.name}`" for p in study_files(Path("."), study)) + "\n")
 
 
 def publish(study: str, figures: Path, dest: Path, command: str, wall_s: float,
-            repository: Path, machine_: str | None = None) -> list[Path]:
+            repository: Path, machine_: str | None = None, commit_: str | None = None,
+            jobs: int | None = None) -> list[Path]:
     """Copy `figures`/{study}.csv, _summary.csv and .png to `dest` and record (replace) the
-    study's provenance section in `dest`/README.md. Returns the copied files."""
+    study's provenance section in `dest`/README.md. Returns the copied files. `commit_`
+    names the commit that ran it when that is not the checkout's HEAD."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     sources = study_files(figures, study)
@@ -144,8 +148,8 @@ def publish(study: str, figures: Path, dest: Path, command: str, wall_s: float,
     copied = [Path(shutil.copyfile(src, dest / src.name)) for src in sources]
     readme = dest / "README.md"
     sections = parse_sections(readme.read_text() if readme.is_file() else "")
-    sections[study] = provenance_section(study, command, commit(repository),
-                                         machine_ or machine(), wall_s)
+    sections[study] = provenance_section(study, command, commit_ or commit(repository),
+                                         machine_ or machine(), wall_s, jobs)
     readme.write_text(README_HEAD + "".join(f"\n{sections[name]}" for name in sorted(sections)))
     return copied
 

@@ -28,10 +28,12 @@ def main(argv=None) -> None:
     parser.add_argument("--figures", type=Path, default=Path("results/figures"))
     parser.add_argument("--dest", type=Path, default=REPOSITORY / PUBLISHED)
     parser.add_argument("--machine", help="override the detected cores / GPU description")
+    parser.add_argument("--commit", help="the commit that ran it (default: HEAD)")
+    parser.add_argument("--jobs", type=int, help="how many jobs the command ran")
     args = parser.parse_args(argv)
     for study in args.study:
         for path in publish(study, args.figures, args.dest, args.command, args.wall_s,
-                            REPOSITORY, args.machine):
+                            REPOSITORY, args.machine, args.commit, args.jobs):
             print(path)
     write_claims(args.dest, REPOSITORY / "README.md")
     print(args.dest / "claims.md", REPOSITORY / "README.md")

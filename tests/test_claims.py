@@ -33,7 +33,9 @@ def test_gain_claims_pair_differences_by_seed(tmp_path):
     write_study(tmp_path, "expansion", {
         "local": {0: [0.20], 1: [0.22]}, "local-expand": {0: [0.25], 1: [0.26]},
         "dom": {0: [0.20], 1: [0.20]}, "dom-expand": {0: [0.21], 1: [0.22]}})
-    [claim] = claims.expansion(claims.Studies(tmp_path))
+    local, dom, claim = claims.expansion(claims.Studies(tmp_path))
+    assert local.differences == pytest.approx({0: 5.0, 1: 4.0})
+    assert dom.differences == pytest.approx({0: 1.0, 1: 2.0})
     # gains: Local 5, 4; Dom 1, 2 -> differences 4, 2
     assert claim.differences == pytest.approx({0: 4.0, 1: 2.0})
     assert claim.verdict == "holds"

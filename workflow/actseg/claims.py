@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from actseg.published import Claim, chain, compare, mean_std, spread
+from actseg.published import Claim, chain, claims_markdown, compare, mean_std, spread
 
 SENSITIVITY_LIMIT = 1.5  # points: the paper's "varies by less than 1.5"
 
@@ -187,8 +187,6 @@ GAPS: dict[str, Callable[[Studies], list[GapByRound]]] = {
 def claims_report(folder: Path) -> str:
     """Markdown: the pairwise claims, the early-round gaps, the sensitivity ranges, and the
     studies still to publish."""
-    from actseg.published import claims_markdown
-
     s = Studies(folder)
     pairwise = [c for study, build in PAIRWISE.items() if s.has(study) for c in build(s)]
     parts = [claims_markdown(pairwise) if pairwise else ""]

@@ -23,7 +23,9 @@ STEPS = re.compile(r"^(\d+) of (\d+) steps \(\d+%\) done$", re.M)
 
 
 @dataclass(frozen=True)
-class StudyRun:
+class CompletedStudy:
+    """A study run to the end: what ran, from which commit, how long, how many jobs."""
+
     study: str
     command: str
     commit: str
@@ -44,7 +46,7 @@ def jobs_run(log_text: str) -> int:
 
 
 def run_study(study: str, repository: Path, cores: int, gpu: int,
-              extra: tuple[str, ...] = ()) -> StudyRun:
+              extra: tuple[str, ...] = ()) -> CompletedStudy:
     """Build results/figures/{study}.* in `repository`; raise if Snakemake fails."""
     command = study_command(study, cores, gpu, extra)
     log = repository / "results" / "logs" / "studies" / f"{study}.snakemake.log"
@@ -52,16 +54,19 @@ def run_study(study: str, repository: Path, cores: int, gpu: int,
     started_at = commit(repository)
     start = time.perf_counter()
     with open(log, "w") as out:
-        code = subprocess.run(command, cwd=repository, stdout=out, stderr=subprocess.STDOUT)
+        result = subprocess.run(command, cwd=repository, stdout=out,
+                                stderr=subprocess.STDOUT)
     wall_s = time.perf_counter() - start
-    if code.returncode != 0:
+    if result.returncode != 0:
         raise RuntimeError(f"study {study}: `{shlex.join(command)}` failed "
-                           f"(exit {code.returncode}); see {log}")
-    return StudyRun(study, shlex.join(command), started_at, wall_s, jobs_run(log.read_text()))
+                           f"(exit {result.returncode}); see {log}")
+    return CompletedStudy(study, shlex.join(command), started_at, wall_s,
+                          jobs_run(log.read_text()))
 
 
 def run_and_publish(studies: list[str], repository: Path, cores: int, gpu: int,
-                    extra: tuple[str, ...] = (), machine_: str | None = None) -> list[StudyRun]:
+                    extra: tuple[str, ...] = (),
+                    machine_: str | None = None) -> list[CompletedStudy]:
     """Each study in turn: run it, publish it, rewrite the claims table."""
     dest = repository / PUBLISHED
     done = []

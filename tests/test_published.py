@@ -80,6 +80,29 @@ def test_publish_then_check(tmp_path, monkeypatch):
     assert published.published_studies(dest) == ["budget"]
 
 
+def test_publishing_keeps_other_sections_and_their_hand_notes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = config()
+    for study in ("budget", "losses"):
+        spec = cfg["studies"][study]
+        rounds = published.expected_runs(cfg, study)
+        fake_study(tmp_path / "figures", study, list(spec["variants"]), spec["seeds"],
+                   {v: r for v, (_, r) in rounds.items()})
+    dest = tmp_path / "published"
+    published.publish("budget", tmp_path / "figures", dest, "snakemake b", 60.0, REPO,
+                      machine_="2 CPU cores, no GPU", commit_="abc123")
+    readme = dest / "README.md"
+    readme.write_text(readme.read_text().replace("- commit: abc123",
+                                                 "- commit: abc123 (a note by hand)"))
+    published.publish("losses", tmp_path / "figures", dest, "snakemake l", 60.0, REPO,
+                      machine_="2 CPU cores, no GPU", commit_="def456")
+    text = readme.read_text()
+    assert "## budget\n\n- command: `snakemake b`\n- commit: abc123 (a note by hand)\n" in text
+    assert "## losses\n\n- command: `snakemake l`\n" in text
+    assert published.parse_sections(text) == published.parse_sections(
+        text.replace("## budget\n\n", "## budget\n"))  # one canonical form
+
+
 def test_check_names_what_differs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = config()

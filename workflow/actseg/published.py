@@ -156,14 +156,15 @@ def publish(study: str, figures: Path, dest: Path, command: str, wall_s: float,
 
 def parse_sections(text: str) -> dict[str, str]:
     """{study: its '## study' section} of a README written by `publish`."""
-    sections, name = {}, None
+    bodies, name = {}, None
     for line in text.splitlines(keepends=True):
         if line.startswith("## "):
             name = line[3:].strip()
-            sections[name] = line
-        elif name is not None and (line.strip() or sections[name].count("\n") > 1):
-            sections[name] += line
-    return {k: v.rstrip("\n") + "\n" for k, v in sections.items()}
+            bodies[name] = ""
+        elif name is not None:
+            bodies[name] += line
+    # canonical form (one blank line under the heading), whatever hand edits left
+    return {name: f"## {name}\n\n{body.strip()}\n" for name, body in bodies.items()}
 
 
 # ------------------------------------------------------------------------------- claims

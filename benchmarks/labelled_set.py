@@ -3,12 +3,15 @@
 For every variant of a study (config.yaml's `studies`), mean over its seeds at the rounds
 asked, from the runs' labels.h5 and their region set's oracle.h5 (the files the study built;
 run it after the study):
+- `labelled area`: share of the pool's region pixels that lie in labelled regions;
 - `multi-class regions`: share of the labelled regions whose multi-class answer has 2+ classes;
 - `pixels in multi-class`: share of the labelled pixels that lie in such regions (the pixels
   L_MP and L_PP see; L_CE sees the rest);
 - `classes`: real classes present in at least one labelled region (of C);
 - `rare-class pixels`: share of the labelled pixels whose class is one of the `--rare` classes
-  least frequent in the whole pool (from the oracle's histograms; void excluded).
+  least frequent in the whole pool (from the oracle's histograms; void excluded);
+- `off dominant`: share of the labelled pixels whose label (void counts as one) is not their
+  region's most frequent: what a Dom label gets wrong or leaves out.
 
     python benchmarks/labelled_set.py hyperparams --rounds 1 3 5
 """
@@ -48,16 +51,18 @@ def region_class_pixels(table) -> np.ndarray:
 
 
 def labelled_stats(labelled: np.ndarray, table, pixels: np.ndarray, rare: np.ndarray) -> dict:
-    """The four shares of one labelled set (bool (N, R_max))."""
+    """The shares of one labelled set (bool (N, R_max))."""
     multi = table.cost("multiclass") >= 2
     area = table.area.astype(np.int64)
     counts = pixels[labelled]  # (regions, C+1)
     real = counts[:, :-1]
     return {
+        "labelled area": area[labelled].sum() / area.sum(),
         "multi-class regions": multi[labelled].mean(),
         "pixels in multi-class": area[labelled & multi].sum() / area[labelled].sum(),
         "classes": int((real.sum(axis=0) > 0).sum()),
         "rare-class pixels": real[:, rare].sum() / max(real.sum(), 1),
+        "off dominant": 1 - counts.max(axis=1).sum() / max(counts.sum(), 1),
     }
 
 
@@ -66,9 +71,9 @@ def main(argv=None) -> None:
     experiments = validate_config(load_config(args.config))
     spec = experiments.study(args.study, args.config)
     tables = {}
-    print(f"| variant | round | multi-class regions | pixels in multi-class | classes | "
-          f"rare-class pixels ({args.rare} rarest) |")
-    print("|---|---|---|---|---|---|")
+    print(f"| variant | round | labelled area | multi-class regions | pixels in multi-class | "
+          f"classes | rare-class pixels ({args.rare} rarest) | off dominant |")
+    print("|---|---|---|---|---|---|---|---|")
     for variant in spec["variants"]:
         for round_ in args.rounds:
             rows = []
@@ -84,9 +89,10 @@ def main(argv=None) -> None:
                 labels = read_labels(experiments.path(cfg, round_, "labels.h5"))
                 rows.append(labelled_stats(labels.labelled, table, pixels, rare))
             mean = {key: np.mean([r[key] for r in rows]) for key in rows[0]}
-            print(f"| {variant} | {round_} | {100 * mean['multi-class regions']:.1f} % | "
+            print(f"| {variant} | {round_} | {100 * mean['labelled area']:.2f} % | "
+                  f"{100 * mean['multi-class regions']:.1f} % | "
                   f"{100 * mean['pixels in multi-class']:.1f} % | {mean['classes']:.1f} | "
-                  f"{100 * mean['rare-class pixels']:.2f} % |")
+                  f"{100 * mean['rare-class pixels']:.2f} % | {100 * mean['off dominant']:.2f} % |")
 
 
 if __name__ == "__main__":

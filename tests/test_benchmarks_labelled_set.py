@@ -49,8 +49,11 @@ def test_labelled_stats_by_hand(labelled_set):
     assert stats["pixels in multi-class"] == pytest.approx(10 / 20)
     assert stats["classes"] == 3
     assert stats["rare-class pixels"] == pytest.approx(4 / 20)
+    assert stats["labelled area"] == pytest.approx(20 / 30)
+    assert stats["off dominant"] == pytest.approx(4 / 20)  # region 1's class-2 pixels
     stats = labelled_set.labelled_stats(np.array([[False, False, True, False]]), t, pixels,
                                         rare=np.array([0]))
     # region 2 answers {2, undefined}: two clicks, so multi-class; void is not a real class
     assert stats["multi-class regions"] == 1.0 and stats["classes"] == 1
     assert stats["rare-class pixels"] == 0.0
+    assert stats["off dominant"] == pytest.approx(5 / 10)  # a 5/5 tie: one half is off

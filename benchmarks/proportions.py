@@ -34,15 +34,8 @@ def parse_args() -> argparse.Namespace:
 
 def dominant_pixels(table: OracleTable, count: int) -> np.ndarray:
     """(count, R_max) pixel count of each region's most frequent label (void counts as one),
-    the maximum over its stretch of the sparse stored histogram (0 where no region)."""
-    sizes = table.hist_sizes[:count].ravel().astype(np.int64)
-    ends = np.cumsum(sizes)
-    present = sizes > 0
-    out = np.zeros(sizes.size, np.int64)
-    if present.any():
-        counts = table.hist_counts[:ends[-1]]
-        out[present] = np.maximum.reduceat(counts, (ends - sizes)[present])
-    return out.reshape(count, -1)
+    from the stored histograms (0 where no region)."""
+    return table.region_reduce(np.maximum).reshape(table.area.shape)[:count]
 
 
 def row(name: str, folder: str, images: int | None) -> str:

@@ -271,3 +271,15 @@ def test_a_flipped_bit_in_an_uncompressed_dataset_is_detected(tmp_path):
     flip_byte_in(path, "heights")
     with pytest.raises(StoreError, match=f"{path}: cannot read dataset 'heights'"):
         RegionsStore(path)
+
+
+def test_region_reduce_sums_and_maxes_each_regions_histogram_stretch():
+    # regions (flat): 0 = {0: 10}, 1 = {1: 6, 2: 4}, 2 = absent, 3 = {2: 3, void: 7}
+    table = OracleTable(np.zeros((2, 2), np.uint32), np.zeros((2, 2), np.uint8),
+                        np.array([[10, 10], [0, 10]], np.int32), np.zeros((2, 2), np.int32),
+                        num_classes=3, hist_sizes=np.array([[1, 2], [0, 2]], np.uint8),
+                        hist_classes=np.array([0, 1, 2, 2, 3], np.uint8),
+                        hist_counts=np.array([10, 6, 4, 3, 7], np.int32))
+    assert table.region_reduce(np.maximum).tolist() == [10, 6, 0, 7]
+    assert table.region_reduce(np.add).tolist() == [10, 10, 0, 10]
+    assert table.region_reduce(np.add, np.array([1, 0, 1, 0, 0])).tolist() == [1, 1, 0, 0]

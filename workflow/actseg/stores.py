@@ -282,6 +282,18 @@ class OracleTable:
             return np.where(present, bits, 0).astype(np.uint32)
         raise ValueError(f"labelling must be one of {LABELLINGS}, got {labelling!r}")
 
+    def region_reduce(self, ufunc: np.ufunc, counts: np.ndarray | None = None) -> np.ndarray:
+        """(N * R_max,) int64: `ufunc` (np.add, np.maximum) over each region's stretch of the
+        sparse histogram; `counts`: one value per (region, class) pair (default: the pixel
+        counts). 0 where there is no region."""
+        sizes = self.hist_sizes.ravel().astype(np.int64)
+        values = (self.hist_counts if counts is None else counts).astype(np.int64)
+        out = np.zeros(sizes.size, dtype=np.int64)
+        present = sizes > 0
+        if present.any():  # non-empty stretches are consecutive: reduceat reduces each one
+            out[present] = ufunc.reduceat(values, (np.cumsum(sizes) - sizes)[present])
+        return out
+
     def dominant_classes(self, dominant: DominantRule | None = None) -> np.ndarray:
         """(N, R_max) uint8 dominant answer per region: a class 0..C-1, C = undefined (only
         under void `class` on a dataset with u), NO_LABEL (255) = no answer (absent region,
@@ -318,17 +330,14 @@ class OracleTable:
         if dominant.void == "ignore":
             counts = np.where(classes == c, 0, counts)  # void takes no part
         if dominant.rule == "argmax":
-            best = np.zeros(sizes.size, dtype=np.int64)
-            # consecutive non-empty segments: reduceat over their starts sums each one
-            best[present] = np.maximum.reduceat(counts, starts[present])
+            best = self.region_reduce(np.maximum, counts)
             winners = np.flatnonzero((counts == best[segment]) & (counts > 0))
             # pairs are in class order: the first winner of a region is its lowest class
             regions, first = np.unique(segment[winners], return_index=True)
             out[regions] = classes[winners[first]]
         else:
             draw = np.random.default_rng([int(dominant.seed), 0xD0]).random(sizes.size)
-            area = np.zeros(sizes.size, dtype=np.int64)
-            area[present] = np.add.reduceat(counts, starts[present])
+            area = self.region_reduce(np.add, counts)
             present = present[area[present] > 0]  # all void under ignore: no draw
             total = np.cumsum(counts)
             base = total[starts[present]] - counts[starts[present]]
